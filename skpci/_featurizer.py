@@ -1,0 +1,473 @@
+"""`PairedInpaintingFeaturizer`: the scikit-learn estimator around the network.
+
+The estimator speaks NumPy at its boundary; Keras stays inside
+:mod:`skpci._network` and :mod:`skpci._training`.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from ._inputs import parse_crop_input
+from ._network import (
+    FEATURE_LAYERS,
+    SOURCE_INPUT,
+    TARGET_MARKER_INPUT,
+    build_feature_extractor,
+    build_inpainting_model,
+    layer_width,
+    predict,
+)
+from ._pairing import encode_groups
+from ._preprocessing import check_channel_roles, check_crops, prepare_crop_stacks, prepare_crops
+from ._training import PairBatches, compile_for_training, train_epochs
+
+_POOLINGS = ("max", "mean")
+_AGGREGATES = {"mean": np.mean, "median": np.median}
+#: Crops prepared and featurized at a time by ``transform``: bounds its memory.
+_TRANSFORM_BLOCK = 2048
+
+
+class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
+    """Self-supervised single-cell features by paired cell inpainting.
+
+    ``fit`` trains the paired cell inpainting network of Lu et al. (2019):
+    given every channel of a source cell and the marker channels of another
+    cell of the same image, predict that cell's protein channels.
+    ``transform`` returns the spatially pooled activations of one or more
+    source-encoder convolutions as features, per cell or averaged per image.
+
+    Parameters
+    ----------
+    protein_channels : int or tuple of int, default=(0,)
+        Channels of the input crops that hold the tagged protein. The
+        network predicts these for the target cell.
+    marker_channels : int or tuple of int, default=(1,)
+        Structural marker channels (nucleus, cytosol, microtubules), given
+        for both cells. Channels in neither role are ignored.
+    input_size : int, default=64
+        Crops are resized to ``input_size`` x ``input_size``; a multiple of 4.
+    layer : str or list of str, default="conv3_1"
+        Source-encoder convolution(s) whose features ``transform`` returns,
+        among ``conv1_1`` ... ``conv5_1``; several are concatenated.
+    pooling : {"max", "mean"}, default="max"
+        Pooling over space of the layer's ReLU output (before BatchNorm).
+        The paper uses max.
+    aggregate : {"mean", "median"}, default="mean"
+        How single-cell features of a bag are combined into its profile.
+    epochs : int, default=30
+        Training epochs; each pairs every cell once with a random partner.
+        ``0`` builds the network (or loads ``weights``) without training.
+    batch_size : int, default=64
+    learning_rate : float, default=1e-4
+        Adam's learning rate.
+    beta_1 : float, default=0.5
+        Adam's first-moment decay.
+    rotations : bool, default=False
+        Augment with 90-degree rotations on top of the random flips.
+    weights : str, path or None, default=None
+        Weights to start from: a Keras ``.weights.h5`` file of a network
+        with the same channel counts and input size.
+    n_jobs : int or None, default=None
+        Parallel workers (joblib) for crop preprocessing. The network runs
+        in the main process (on a GPU when Keras finds one).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, pairing and flips. Global random
+        state is not touched.
+    verbose : int, default=0
+        ``> 0`` shows progress bars.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The trained network (inputs ``x_in``, ``y_rfp``; output ``y_gfp``).
+    history_ : dict
+        ``{"loss": [...]}``: mean training loss per epoch.
+    n_channels_in_ : int
+        Channels of the crops seen in ``fit``.
+    protein_channels_, marker_channels_ : tuple of int
+        The validated channel roles.
+    n_cells_fit_ : int
+        Number of cells used in ``fit``.
+
+    See Also
+    --------
+    skpci.datasets.make_cell_crops : Synthetic bags of crops to try it on.
+
+    Notes
+    -----
+    Input comes in two forms. *Bags*: a list with one
+    ``(n_cells_i, h, w, C)`` array per image; cells are paired within a bag
+    and ``transform`` returns one row per bag. *Cells*: one
+    ``(n_cells, h, w, C)`` array with ``fit(X, groups=...)``; ``transform``
+    returns one row per cell. An empty bag gets a row of NaN (and a warning).
+
+    The source network input holds the protein channels first, then the
+    markers, in the order given.
+
+    References
+    ----------
+    Lu AX, Kraus OZ, Cooper S, Moses AM (2019). Learning unsupervised feature
+    representations for single cell microscopy images with paired cell
+    inpainting. PLOS Computational Biology 15(9): e1007348.
+
+    Examples
+    --------
+    >>> from skpci import PairedInpaintingFeaturizer
+    >>> from skpci.datasets import make_cell_crops
+    >>> data = make_cell_crops(n_images=4, crop_size=16, random_state=0)
+    >>> featurizer = PairedInpaintingFeaturizer(
+    ...     marker_channels=(1, 2), input_size=16, epochs=1, random_state=0)
+    >>> featurizer.fit_transform(data.bags).shape
+    (4, 384)
+    """
+
+    def __init__(
+        self,
+        protein_channels=(0,),
+        marker_channels=(1,),
+        input_size=64,
+        layer="conv3_1",
+        pooling="max",
+        aggregate="mean",
+        epochs=30,
+        batch_size=64,
+        learning_rate=1e-4,
+        beta_1=0.5,
+        rotations=False,
+        weights=None,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.protein_channels = protein_channels
+        self.marker_channels = marker_channels
+        self.input_size = input_size
+        self.layer = layer
+        self.pooling = pooling
+        self.aggregate = aggregate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.rotations = rotations
+        self.weights = weights
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None, groups=None):
+        """Train the inpainting network on pairs of cells from the same group.
+
+        Parameters
+        ----------
+        X : list of ndarray, or ndarray of shape (n_cells, h, w, C)
+            Bags of crops (one per image) or one stack of cells.
+        y : None
+            Ignored; training is self-supervised.
+        groups : array-like of shape (n_cells,), optional
+            With a stack of cells, the image (or strain, well...) of each
+            cell; partners are drawn within a group. Required for that form,
+            not allowed with bags (a bag is its own group).
+
+        Returns
+        -------
+        self : PairedInpaintingFeaturizer
+        """
+        self._check_params()
+        data = parse_crop_input(X)
+        n_channels = data.stacks[0].shape[-1]
+        protein, marker = check_channel_roles(self.protein_channels, self.marker_channels, n_channels)
+        codes = self._group_codes(data, groups)
+
+        rng = check_random_state(self.random_state)
+        init_seed, pair_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
+        model = build_inpainting_model(len(protein), len(marker), self.input_size, seed=init_seed)
+        if self.weights is not None:
+            _load_weights(model, self.weights)
+
+        losses = []
+        if self.epochs > 0:
+            crops = prepare_crop_stacks(data.stacks, self.input_size, protein + marker, n_jobs=self.n_jobs)
+            batches = PairBatches(
+                crops, codes, len(protein), self.batch_size, pair_seed, rotations=self.rotations,
+            )
+            compile_for_training(model, self.learning_rate, self.beta_1)
+            losses = train_epochs(model, batches, self.epochs, verbose=self.verbose)
+
+        self.model_ = model
+        self.history_ = {"loss": losses}
+        self.n_channels_in_ = n_channels
+        self.protein_channels_ = protein
+        self.marker_channels_ = marker
+        self.n_cells_fit_ = data.n_cells
+        self._extractors = {}
+        return self
+
+    def _group_codes(self, data, groups):
+        if data.is_bags:
+            if groups is not None:
+                raise ValueError(
+                    "groups is for a stack of cells; with bags, the cells of one bag form a "
+                    "group. Pass either bags without groups, or one array of cells with groups."
+                )
+            return data.bag_codes()
+        if groups is None:
+            raise ValueError(
+                "Fitting on a stack of cells needs groups: one image (or group) id per cell, "
+                "so that each cell is paired with another cell of its image. Call "
+                "fit(X, groups=image_ids), or pass a list of per-image bags instead."
+            )
+        return encode_groups(groups, data.n_cells)
+
+    def _check_params(self):
+        def check_int(name, low):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+
+        check_int("input_size", 8)
+        if self.input_size % 4:
+            raise ValueError(
+                f"input_size must be a multiple of 4 (the encoders pool twice), got {self.input_size}."
+            )
+        check_int("epochs", 0)
+        check_int("batch_size", 1)
+        check_int("verbose", 0)
+        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}.")
+        if not (isinstance(self.beta_1, numbers.Real) and 0 <= self.beta_1 < 1):
+            raise ValueError(f"beta_1 must be in [0, 1), got {self.beta_1!r}.")
+        if self.pooling not in _POOLINGS:
+            raise ValueError(f"pooling must be one of {_POOLINGS}, got {self.pooling!r}.")
+        if self.aggregate not in _AGGREGATES:
+            raise ValueError(f"aggregate must be one of {tuple(_AGGREGATES)}, got {self.aggregate!r}.")
+        self._feature_layers()
+
+    # ------------------------------------------------------------ transform
+
+    def transform(self, X):
+        """Features of ``layer`` for every cell, or aggregated per bag.
+
+        Only the source encoder up to the deepest requested layer runs.
+        Crops are prepared and featurized in blocks, so memory stays bounded
+        for any number of cells.
+
+        Parameters
+        ----------
+        X : list of ndarray, or ndarray of shape (n_cells, h, w, C)
+            Bags of crops or one stack of cells, with ``n_channels_in_``
+            channels.
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n_bags or n_cells, n_features)
+        """
+        check_is_fitted(self, "model_")
+        self._check_params()
+        data = parse_crop_input(X, n_channels=self.n_channels_in_)
+        cell_features = self._cell_features(data.stacks)
+        if not data.is_bags:
+            return cell_features
+        return self._aggregate_bags(cell_features, data.bag_sizes)
+
+    def _cell_features(self, stacks):
+        extractor = self._extractor(self._feature_layers(), self.pooling)
+        channel_order = self.protein_channels_ + self.marker_channels_
+        blocks = list(_blocks_of_cells(stacks, _TRANSFORM_BLOCK))
+        features = [np.zeros((0, self._n_features()), dtype=np.float32)]
+        for block in tqdm(blocks, disable=not self.verbose or len(blocks) < 2, desc="features", unit="block"):
+            crops = prepare_crop_stacks(block, self.input_size, channel_order, n_jobs=self.n_jobs)
+            features.append(predict(extractor, crops, self.batch_size))
+        return np.concatenate(features)
+
+    def _aggregate_bags(self, cell_features, bag_sizes):
+        combine = _AGGREGATES[self.aggregate]
+        bounds = np.concatenate([[0], np.cumsum(bag_sizes)])
+        rows = np.full((len(bag_sizes), cell_features.shape[1]), np.nan, dtype=np.float32)
+        for i, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+            if stop > start:
+                rows[i] = combine(cell_features[start:stop], axis=0)
+        empty = np.flatnonzero(bag_sizes == 0)
+        if len(empty):
+            warnings.warn(
+                f"{len(empty)} bag(s) hold no cells (first: bag {empty[0]}); their feature rows "
+                "are NaN. Drop them, or impute, before a classifier.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return rows
+
+    def _feature_layers(self):
+        layers = [self.layer] if isinstance(self.layer, str) else list(self.layer)
+        unknown = [name for name in layers if name not in FEATURE_LAYERS]
+        if not layers or unknown:
+            raise ValueError(
+                f"Unknown layer {unknown or self.layer!r}: features come from the source "
+                f"encoder's convolutions {', '.join(FEATURE_LAYERS)}."
+            )
+        return tuple(layers)
+
+    def _n_features(self):
+        return sum(layer_width(name) for name in self._feature_layers())
+
+    def _extractor(self, layers, pooling):
+        cache = self.__dict__.setdefault("_extractors", {})
+        if (layers, pooling) not in cache:
+            cache[layers, pooling] = build_feature_extractor(self.model_, layers, pooling)
+        return cache[layers, pooling]
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features, such as ``conv4_1_17``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; the input is images, not named columns.
+
+        Returns
+        -------
+        names : ndarray of str
+        """
+        check_is_fitted(self, "model_")
+        return np.asarray(
+            [f"{name}_{i}" for name in self._feature_layers() for i in range(layer_width(name))],
+            dtype=object,
+        )
+
+    # --------------------------------------------------- inspection, scoring
+
+    def inpaint(self, source_cells, target_cells):
+        """Predict the protein channels of ``target_cells`` from paired sources.
+
+        Parameters
+        ----------
+        source_cells : ndarray of shape (n, h, w, C)
+            Cells whose every channel is shown to the network.
+        target_cells : ndarray of shape (n, h, w, C)
+            Cells of the same images; only their marker channels are shown.
+
+        Returns
+        -------
+        predicted : ndarray of float32, shape (n, input_size, input_size, n_protein)
+            The predicted protein channels, on the scale of min-max scaled crops.
+        """
+        check_is_fitted(self, "model_")
+        source = check_crops(source_cells, name="source_cells", n_channels=self.n_channels_in_)
+        target = check_crops(target_cells, name="target_cells", n_channels=self.n_channels_in_)
+        if len(source) != len(target):
+            raise ValueError(
+                f"source_cells and target_cells must pair up: got {len(source)} and {len(target)} cells."
+            )
+        source = prepare_crops(source, self.input_size, self.protein_channels_ + self.marker_channels_)
+        target = prepare_crops(target, self.input_size, self.marker_channels_)
+        return predict(self.model_, {SOURCE_INPUT: source, TARGET_MARKER_INPUT: target}, self.batch_size)
+
+    def score(self, X, y=None, groups=None):
+        """Negative inpainting MSE on freshly sampled pairs (higher is better).
+
+        Pairs are drawn with a fixed seed (from ``random_state``, or 0) and no
+        flips, so two models can be compared on the same pairs without labels.
+
+        Parameters
+        ----------
+        X : list of ndarray, or ndarray of shape (n_cells, h, w, C)
+        y : None
+            Ignored.
+        groups : array-like of shape (n_cells,), optional
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self, "model_")
+        data = parse_crop_input(X, n_channels=self.n_channels_in_)
+        codes = self._group_codes(data, groups)
+        crops = prepare_crop_stacks(
+            data.stacks, self.input_size, self.protein_channels_ + self.marker_channels_, n_jobs=self.n_jobs
+        )
+        seed = self.random_state if isinstance(self.random_state, numbers.Integral) else 0
+        batches = PairBatches(crops, codes, len(self.protein_channels_), self.batch_size, seed, augment=False)
+        squared_error, count = 0.0, 0
+        for index in range(batches.num_batches):
+            inputs, truth = batches[index]
+            predicted = predict(self.model_, inputs, self.batch_size)
+            squared_error += float(np.sum((predicted - truth) ** 2))
+            count += truth.size
+        return -squared_error / count
+
+    # ------------------------------------------------------ sklearn plumbing
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = True
+        tags.target_tags.required = False
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_extractors", None)
+        if "model_" in state:
+            state["model_"] = _ModelSnapshot.of(self.model_)
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("model_"), _ModelSnapshot):
+            state["model_"] = state["model_"].restore()
+        super().__setstate__(state)
+
+
+class _ModelSnapshot:
+    """Picklable stand-in for the network: its architecture and weights."""
+
+    def __init__(self, architecture, weights):
+        self.architecture = architecture
+        self.weights = weights
+
+    @classmethod
+    def of(cls, model):
+        source = model.get_layer(SOURCE_INPUT).output.shape
+        markers = model.get_layer(TARGET_MARKER_INPUT).output.shape
+        architecture = {
+            "n_protein_channels": int(source[-1] - markers[-1]),
+            "n_marker_channels": int(markers[-1]),
+            "input_size": int(source[1]),
+        }
+        return cls(architecture, model.get_weights())
+
+    def restore(self):
+        model = build_inpainting_model(**self.architecture)
+        model.set_weights(self.weights)
+        return model
+
+
+def _load_weights(model, path):
+    try:
+        model.load_weights(str(path))
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"Could not load weights from {str(path)!r} into a network with "
+            f"{model.get_layer(SOURCE_INPUT).output.shape[-1]} source channels and input size "
+            f"{model.get_layer(SOURCE_INPUT).output.shape[1]}: {error}"
+        ) from error
+
+
+def _blocks_of_cells(stacks, block_size):
+    """Split crop stacks into lists of sub-stacks holding ``block_size`` cells each."""
+    bounds = np.concatenate([[0], np.cumsum([len(stack) for stack in stacks])])
+    for block_start in range(0, bounds[-1], block_size):
+        block_stop = min(block_start + block_size, bounds[-1])
+        yield [
+            stack[max(block_start, low) - low:min(block_stop, high) - low]
+            for stack, low, high in zip(stacks, bounds[:-1], bounds[1:])
+            if low < block_stop and high > block_start
+        ]

@@ -1,0 +1,196 @@
+"""The paired cell inpainting network (Lu et al. 2019, Fig. 1) in backend-neutral Keras 3.
+
+Two encoders meet in one decoder:
+
+* the *source encoder* sees every channel of the source cell (protein and markers);
+* the *target-marker encoder* sees only the marker channels of the target cell;
+* the *decoder* predicts the target cell's protein channels.
+
+Layer names follow the authors' published weights, so their files can be mapped
+onto this graph. Features are read from the source encoder only.
+"""
+
+import keras
+import numpy as np
+
+#: Convolutions of the source encoder, in order, with their number of filters.
+SOURCE_ENCODER_LAYERS = (
+    ("conv1_1", 96),
+    ("conv2_1", 256),
+    ("conv3_1", 384),
+    ("conv4_1", 384),
+    ("conv5_1", 256),
+)
+
+#: Names of the layers whose features ``transform`` can return.
+FEATURE_LAYERS = tuple(name for name, _ in SOURCE_ENCODER_LAYERS)
+
+SOURCE_INPUT = "x_in"
+TARGET_MARKER_INPUT = "y_rfp"
+OUTPUT = "y_gfp"
+
+
+class _SeededInitializers:
+    """Hands out a differently seeded Glorot initializer for every layer.
+
+    Seeding each initializer makes the weights a pure function of ``seed``,
+    without touching Keras' global random state.
+    """
+
+    def __init__(self, seed):
+        self._seed = seed
+        self._calls = 0
+
+    def __call__(self):
+        self._calls += 1
+        if self._seed is None:
+            return "glorot_uniform"
+        return keras.initializers.GlorotUniform(seed=self._seed + self._calls)
+
+
+def build_inpainting_model(
+    n_protein_channels=1, n_marker_channels=1, input_size=64, *, seed=None, dtype=None
+):
+    """Build the paired cell inpainting network.
+
+    Parameters
+    ----------
+    n_protein_channels : int, default=1
+        Number of protein channels, predicted for the target cell.
+    n_marker_channels : int, default=1
+        Number of marker (structural) channels, given for both cells.
+    input_size : int, default=64
+        Height and width of the input crops; a multiple of 4 (two poolings).
+    seed : int or None, default=None
+        Seed for the weight initializers. ``None`` draws from Keras' global
+        random state.
+    dtype : str or keras.DTypePolicy, optional
+        Dtype policy of the hidden layers, e.g. ``"mixed_bfloat16"``. The
+        output layer always computes in float32.
+
+    Returns
+    -------
+    model : keras.Model
+        Inputs ``x_in`` ``(input_size, input_size, n_protein + n_marker)`` and
+        ``y_rfp`` ``(input_size, input_size, n_marker)``; output ``y_gfp``
+        ``(input_size, input_size, n_protein)``, linear.
+
+    Examples
+    --------
+    >>> model = build_inpainting_model(1, 1, 64)
+    >>> model.count_params()
+    7323521
+    """
+    _check_architecture(n_protein_channels, n_marker_channels, input_size)
+    init = _SeededInitializers(seed)
+
+    def conv(filters, name):
+        return keras.layers.Conv2D(
+            filters, 3, padding="same", activation="relu", name=name,
+            kernel_initializer=init(), dtype=dtype,
+        )
+
+    def batch_norm():
+        return keras.layers.BatchNormalization(dtype=dtype)
+
+    def pool():
+        return keras.layers.MaxPooling2D(2, dtype=dtype)
+
+    def upsample():
+        return keras.layers.UpSampling2D(2, dtype=dtype)
+
+    n_source_channels = n_protein_channels + n_marker_channels
+    x_in = keras.Input((input_size, input_size, n_source_channels), name=SOURCE_INPUT)
+    y_rfp = keras.Input((input_size, input_size, n_marker_channels), name=TARGET_MARKER_INPUT)
+
+    # Source encoder: every channel of the source cell.
+    x = pool()(batch_norm()(conv(96, "conv1_1")(x_in)))
+    x = pool()(batch_norm()(conv(256, "conv2_1")(x)))
+    x = batch_norm()(conv(384, "conv3_1")(x))
+    x = batch_norm()(conv(384, "conv4_1")(x))
+    x = batch_norm()(conv(256, "conv5_1")(x))
+
+    # Target-marker encoder: the marker channels of the target cell.
+    y = pool()(batch_norm()(conv(16, "rfpconv1_1")(y_rfp)))
+    y = pool()(batch_norm()(conv(32, "rfpconv2_1")(y)))
+    y = batch_norm()(conv(32, "rfpconv3_1")(y))
+
+    # Decoder: predicts the target cell's protein channels.
+    z = keras.layers.Concatenate(dtype=dtype)([x, y])
+    z = conv(256, "conv6_1")(z)
+    z = conv(384, "conv7_1")(z)
+    z = conv(384, "conv8_1")(z)
+    z = upsample()(z)
+    z = conv(256, "conv9_1")(z)
+    z = upsample()(z)
+    z = conv(96, "conv10_1")(z)
+    y_gfp = keras.layers.Conv2D(
+        n_protein_channels, 1, name=OUTPUT, kernel_initializer=init(), dtype="float32"
+    )(z)
+
+    return keras.Model(inputs=[x_in, y_rfp], outputs=y_gfp, name="paired_cell_inpainting")
+
+
+def build_feature_extractor(model, layers, pooling="max"):
+    """Build a model from ``x_in`` to spatially pooled features of ``layers``.
+
+    The extractor holds only the source-encoder layers up to the deepest
+    requested one, so neither the target-marker encoder nor the decoder runs.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_inpainting_model` (weights are shared).
+    layers : sequence of str
+        Names of source-encoder convolutions (see :data:`FEATURE_LAYERS`).
+    pooling : {"max", "mean"}, default="max"
+        Pooling over space of each layer's ReLU output (before BatchNorm).
+
+    Returns
+    -------
+    extractor : keras.Model
+        Maps ``(n, size, size, n_source_channels)`` crops to
+        ``(n, sum of the layers' widths)`` features.
+    """
+    pool_layer = {"max": keras.layers.GlobalMaxPooling2D, "mean": keras.layers.GlobalAveragePooling2D}
+    source = model.get_layer(SOURCE_INPUT).output
+    pooled = [
+        pool_layer[pooling](name=f"{pooling}_pool_{name}", dtype="float32")(
+            model.get_layer(name).output
+        )
+        for name in layers
+    ]
+    output = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(dtype="float32")(pooled)
+    return keras.Model(inputs=source, outputs=output, name="source_encoder_features")
+
+
+def predict(model, inputs, batch_size):
+    """Run ``model`` in inference mode and return NumPy float32.
+
+    One small batch is a direct call, which avoids ``predict``'s per-call
+    overhead; larger inputs go through the compiled ``predict`` loop.
+    """
+    n = len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
+    if n == 0:
+        return np.zeros((0, *model.output.shape[1:]), dtype=np.float32)
+    if n <= batch_size:
+        output = keras.ops.convert_to_numpy(model(inputs, training=False))
+    else:
+        output = model.predict(inputs, batch_size=batch_size, verbose=0)
+    return np.asarray(output, dtype=np.float32)
+
+
+def layer_width(name):
+    """Number of filters of a source-encoder convolution."""
+    return dict(SOURCE_ENCODER_LAYERS)[name]
+
+
+def _check_architecture(n_protein_channels, n_marker_channels, input_size):
+    if int(n_protein_channels) < 1:
+        raise ValueError(f"The network needs at least one protein channel, got {n_protein_channels}.")
+    if int(n_marker_channels) < 1:
+        raise ValueError(f"The network needs at least one marker channel, got {n_marker_channels}.")
+    if int(input_size) < 4 or int(input_size) % 4:
+        raise ValueError(
+            f"input_size must be a positive multiple of 4 (the encoders pool twice), got {input_size}."
+        )

@@ -1,0 +1,109 @@
+"""Pairing cells of the same image (or group) for the inpainting pretext task.
+
+All sampling is vectorized over the whole data set and driven by a NumPy
+``Generator`` passed in by the caller, so it is fast, reproducible and never
+touches global random state.
+"""
+
+import warnings
+
+import numpy as np
+
+
+def encode_groups(groups, n_cells):
+    """Turn arbitrary group ids into integer codes ``0 .. n_groups - 1``.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n_cells,)
+        One hashable, sortable id per cell.
+    n_cells : int
+        Expected length.
+
+    Returns
+    -------
+    codes : ndarray of int64, shape (n_cells,)
+    """
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or len(groups) != n_cells:
+        raise ValueError(
+            f"groups must hold one id per cell: got {groups.shape[0] if groups.ndim else 'a scalar'} "
+            f"ids for {n_cells} cells."
+        )
+    _, codes = np.unique(groups, return_inverse=True)
+    return codes.astype(np.int64).ravel()
+
+
+def pairable_cells(codes):
+    """Indices of the cells whose group holds at least one other cell.
+
+    Warns when some groups hold a single cell, and raises when no cell can be
+    paired at all.
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (n_cells,)
+        Group codes from :func:`encode_groups`.
+
+    Returns
+    -------
+    indices : ndarray of int64
+    """
+    sizes = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
+    single = sizes == 1
+    pairable = np.flatnonzero(sizes[codes] >= 2)
+    if len(pairable) == 0:
+        raise ValueError(
+            f"No cell can be paired: each of the {len(sizes)} groups (images) holds fewer "
+            "than two cells, but paired cell inpainting needs two cells of the same group. "
+            "Check that groups (or bags) put cells of one image together."
+        )
+    if single.any():
+        warnings.warn(
+            f"{int(single.sum())} of {len(sizes)} groups hold a single cell and cannot be "
+            "paired; their cells are left out of training.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return pairable
+
+
+def sample_partners(codes, rng):
+    """Draw, for every cell, a different cell of the same group, uniformly.
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (n_cells,)
+        Group codes; every group must hold at least two cells for its cells
+        to get a partner. Cells of single-cell groups get ``-1``.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    partners : ndarray of int64, shape (n_cells,)
+        ``partners[i] != i`` and ``codes[partners[i]] == codes[i]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codes = np.array([0, 0, 1, 1, 1])
+    >>> partners = sample_partners(codes, np.random.default_rng(0))
+    >>> bool(np.all(partners != np.arange(5))), bool(np.all(codes[partners] == codes))
+    (True, True)
+    """
+    codes = np.asarray(codes)
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    # Rank of each cell inside its group (in sorted order).
+    rank = np.empty(len(codes), dtype=np.int64)
+    rank[order] = np.arange(len(codes)) - starts[codes[order]]
+    group_size = sizes[codes]
+    pairable = group_size >= 2
+    # Draw among the other size - 1 cells, then skip over the cell itself.
+    offset = np.zeros(len(codes), dtype=np.int64)
+    offset[pairable] = rng.integers(0, group_size[pairable] - 1)
+    offset += offset >= rank
+    partners = np.full(len(codes), -1, dtype=np.int64)
+    partners[pairable] = order[starts[codes[pairable]] + offset[pairable]]
+    return partners

@@ -1,0 +1,170 @@
+"""Training the inpainting network: pair batches and the epoch loop.
+
+Every random choice of an epoch (the order of source cells, their partners
+and the flips) is drawn when the epoch starts from a generator seeded by
+``(seed, epoch)``. Batches are then pure functions of their index, which
+keeps training reproducible with prefetching threads and lets an epoch be
+replayed exactly.
+"""
+
+import math
+
+import keras
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._network import SOURCE_INPUT, TARGET_MARKER_INPUT
+from ._pairing import pairable_cells, sample_partners
+
+
+def apply_dihedral(batch, codes):
+    """Flip (and transpose) each crop of a batch in place by its code.
+
+    Bit 0 of a code flips left-right, bit 1 flips up-down, bit 2 swaps the
+    two spatial axes; together they give the 8 symmetries of the square.
+
+    Parameters
+    ----------
+    batch : ndarray of shape (n, size, size, channels)
+    codes : ndarray of int, shape (n,)
+
+    Returns
+    -------
+    batch : ndarray
+        The same array, transformed.
+    """
+    for bit, transform in (
+        (1, lambda x: x[:, :, ::-1]),
+        (2, lambda x: x[:, ::-1]),
+        (4, lambda x: x.transpose(0, 2, 1, 3)),
+    ):
+        selected = (codes & bit).astype(bool)
+        if selected.any():
+            batch[selected] = transform(batch[selected])
+    return batch
+
+
+class PairBatches(keras.utils.PyDataset):
+    """Batches of (source cell, target markers) -> target protein pairs.
+
+    Parameters
+    ----------
+    crops : ndarray of shape (n_cells, size, size, n_protein + n_marker)
+        Prepared crops, protein channels first.
+    codes : ndarray of int, shape (n_cells,)
+        Group code of each cell; partners come from the same group.
+    n_protein_channels : int
+    batch_size : int
+    seed : int
+    augment : bool, default=True
+        Independent random flips of source and target.
+    rotations : bool, default=False
+        Also transpose (with flips: 90-degree rotations).
+    workers : int, default=1
+        Threads that prepare batches ahead of the model.
+    """
+
+    def __init__(self, crops, codes, n_protein_channels, batch_size, seed, *,
+                 augment=True, rotations=False, workers=1):
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self.crops = crops
+        self.codes = np.asarray(codes)
+        self.n_protein_channels = n_protein_channels
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.n_transforms = (8 if rotations else 4) if augment else 1
+        self.sources = pairable_cells(self.codes)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch):
+        """Draw the pairs and flips of ``epoch``."""
+        rng = np.random.default_rng([self.seed, epoch])
+        self._order = rng.permutation(self.sources)
+        self._partners = sample_partners(self.codes, rng)[self._order]
+        self._source_codes = rng.integers(0, self.n_transforms, len(self._order))
+        self._target_codes = rng.integers(0, self.n_transforms, len(self._order))
+
+    @property
+    def num_batches(self):
+        return math.ceil(len(self.sources) / self.batch_size)
+
+    def __len__(self):
+        return self.num_batches
+
+    def __getitem__(self, index):
+        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        source = apply_dihedral(self.crops[self._order[batch]], self._source_codes[batch])
+        target = apply_dihedral(self.crops[self._partners[batch]], self._target_codes[batch])
+        inputs = {SOURCE_INPUT: source, TARGET_MARKER_INPUT: target[..., self.n_protein_channels:]}
+        return inputs, target[..., :self.n_protein_channels]
+
+
+class _BatchProgress(keras.callbacks.Callback):
+    """Advances a tqdm bar by one step per training batch."""
+
+    def __init__(self, bar):
+        super().__init__()
+        self.bar = bar
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.5f}", refresh=False)
+
+
+def compile_for_training(model, learning_rate=1e-4, beta_1=0.5):
+    """Compile ``model`` with the paper's optimizer (Adam) and MSE loss."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1),
+        loss="mse",
+    )
+    return model
+
+
+def train_epochs(model, batches, epochs, *, initial_epoch=0, verbose=0, callbacks=()):
+    """Train a compiled ``model`` on ``batches`` for ``epochs`` epochs.
+
+    Each epoch redraws its pairs with :meth:`PairBatches.set_epoch`.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Compiled, e.g. with :func:`compile_for_training`.
+    batches : PairBatches
+    epochs : int
+        Index of the last epoch, exclusive (as in ``keras.Model.fit``).
+    initial_epoch : int, default=0
+    verbose : int, default=0
+        ``> 0`` shows a progress bar over all batches.
+    callbacks : sequence of keras.callbacks.Callback
+
+    Returns
+    -------
+    losses : list of float
+        Mean training loss of each epoch run.
+
+    Raises
+    ------
+    FloatingPointError
+        When an epoch ends with a NaN or infinite loss.
+    """
+    losses = []
+    total = (epochs - initial_epoch) * batches.num_batches
+    with tqdm(total=total, disable=not verbose, desc="training", unit="batch") as bar:
+        progress = [_BatchProgress(bar)] if verbose else []
+        for epoch in range(initial_epoch, epochs):
+            batches.set_epoch(epoch)
+            bar.set_description(f"epoch {epoch + 1}/{epochs}")
+            history = model.fit(
+                batches, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
+                verbose=0, callbacks=[*progress, *callbacks],
+            )
+            loss = float(history.history["loss"][-1])
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"Training diverged: the loss of epoch {epoch + 1} is {loss}. "
+                    "Try a lower learning_rate, or check the crops for extreme values."
+                )
+            losses.append(loss)
+    return losses
+
