@@ -2,10 +2,27 @@
 
 Self-supervised feature learning for multi-channel single-cell fluorescence
 images (Lu, Kraus, Cooper & Moses, PLOS Comput Biol 2019).
+
+The estimators are imported on first use, so ``import skpci`` (and the
+command line's ``--help``) stays fast and does not start the Keras backend.
 """
 
-from ._featurizer import PairedInpaintingFeaturizer
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["PairedInpaintingFeaturizer", "__version__"]
+_PUBLIC = {
+    "PairedInpaintingFeaturizer": "._featurizer",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+    raise AttributeError(f"module 'skpci' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -414,7 +414,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: never alter the live estimator
         state.pop("_extractors", None)
         if "model_" in state:
             state["model_"] = _ModelSnapshot.of(self.model_)

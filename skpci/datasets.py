@@ -37,6 +37,7 @@ def make_cell_images(
     cells_per_image=(10, 20),
     cell_radius=16.0,
     localizations=LOCALIZATIONS,
+    touching=0.2,
     noise=1.0,
     random_state=None,
 ):
@@ -55,6 +56,9 @@ def make_cell_images(
         Mean cell radius in pixels; nuclei are about half as wide.
     localizations : sequence of str, default=LOCALIZATIONS
         Classes to draw from, a subset of :data:`LOCALIZATIONS`.
+    touching : float, default=0.2
+        Probability that a cell is placed against an earlier one, so that
+        their nuclei touch (a hard case for segmentation).
     noise : float, default=1.0
         Scales shot and read noise; 0 gives noise-free images.
     random_state : int, RandomState instance or None, default=None
@@ -87,7 +91,7 @@ def make_cell_images(
     for i, label in enumerate(labels):
         n_cells = rng.randint(low, high + 1)
         images[i], nuclei[i], cells[i] = _make_field(
-            label, image_size, n_cells, cell_radius, noise, rng
+            label, image_size, n_cells, cell_radius, touching, noise, rng
         )
     return Bunch(
         images=images, labels=labels, nuclei=nuclei, cells=cells,
@@ -166,8 +170,8 @@ def crops_around_nuclei(image, nuclei, crop_size):
     return crops
 
 
-def _make_field(label, size, n_cells, radius, noise, rng):
-    centers, radii = _place_cells(size, n_cells, radius, rng)
+def _make_field(label, size, n_cells, radius, touching, noise, rng):
+    centers, radii = _place_cells(size, n_cells, radius, touching, rng)
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
     cell_distance = np.full((size, size), np.inf, dtype=np.float32)
     cells = np.zeros((size, size), dtype=np.int32)
@@ -195,7 +199,7 @@ def _make_field(label, size, n_cells, radius, noise, rng):
 
     brightness = np.concatenate([[0.0], rng.lognormal(0.0, 0.35, cells.max())]).astype(np.float32)
     cell_gain = brightness[cells]
-    texture = 1 + 0.3 * _smooth_noise(size, 2.0, rng)
+    texture = np.maximum(1 + 0.3 * _smooth_noise(size, 2.0, rng), 0)
     protein = _protein_pattern(label, cells, nuclei, cell_distance, nucleus_distance, texture, rng)
     protein *= cell_gain * rng.uniform(0.5, 1.0)
     nucleus_stain = (nuclei > 0) * (0.6 + 0.4 * rng.uniform(size=nuclei.max() + 1)[nuclei]) * texture
@@ -207,16 +211,30 @@ def _make_field(label, size, n_cells, radius, noise, rng):
     return image, nuclei, cells
 
 
-def _place_cells(size, n_cells, radius, rng):
-    """Rejection-sample cell centres; neighbours may touch but not pile up."""
+def _place_cells(size, n_cells, radius, touching, rng):
+    """Rejection-sample cell centres.
+
+    With probability ``touching`` a cell is placed right next to an earlier
+    one, close enough for their nuclei to touch (a clump, as after division);
+    other cells keep clear of their neighbours.
+    """
     centers, radii = [], []
     margin = 0.5 * radius
     for _ in range(50 * n_cells):
         if len(centers) == n_cells:
             break
         r = radius * rng.uniform(0.75, 1.25)
-        c = rng.uniform(margin, size - margin, 2)
-        if all(np.hypot(*(c - o)) > 0.85 * (r + ro) for o, ro in zip(centers, radii)):
+        neighbour = None
+        if centers and rng.uniform() < touching:
+            neighbour = rng.randint(len(centers))
+            angle = rng.uniform(0, 2 * np.pi)
+            c = centers[neighbour] + 0.5 * (r + radii[neighbour]) * np.array([np.sin(angle), np.cos(angle)])
+            if not (margin <= c).all() or not (c <= size - margin).all():
+                continue
+        else:
+            c = rng.uniform(margin, size - margin, 2)
+        if all(k == neighbour or np.hypot(*(c - o)) > 0.85 * (r + ro)
+               for k, (o, ro) in enumerate(zip(centers, radii))):
             centers.append(c)
             radii.append(r)
     return np.array(centers), np.array(radii)
@@ -305,7 +323,7 @@ def _filaments(regions, size, rng):
 
 def _add_noise(image, noise, rng):
     background = rng.uniform(0.01, 0.05, image.shape[-1]).astype(np.float32)
-    image = 0.5 * image + background
+    image = 0.5 * np.maximum(image, 0) + background
     if noise > 0:
         photons = 300.0 / noise**2
         image = rng.poisson(image * photons) / photons

@@ -1,0 +1,192 @@
+"""Readers for the folder layouts microscopy data comes in.
+
+Single-cell crop folders, one file per channel::
+
+    <root>/<folder>/<image>_<cell>_<channel>.tif
+
+as in the paired cell inpainting authors' yeast set (``AAC1/AAC1_1_rfp_10_gfp.tif``:
+folder = protein, image = ``AAC1_1_rfp``, cell 10, channel ``gfp``) and their
+Human Protein Atlas set (``A1CF_762_F2/762_F2_1_10_green.tif``).
+
+Readers return NumPy arrays with channels last, in the order asked for, plus
+per-cell metadata, ready for the estimators.
+"""
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tifffile
+from joblib import Parallel, delayed
+from sklearn.utils import Bunch
+
+_IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def read_image(path):
+    """Read one image file into a NumPy array.
+
+    Parameters
+    ----------
+    path : str or path-like
+        TIFF (read with tifffile), PNG or JPEG (read with imageio).
+
+    Returns
+    -------
+    image : ndarray
+
+    Raises
+    ------
+    OSError
+        If the file is missing or cannot be decoded; the message names it.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            return tifffile.imread(path)
+        import imageio.v3 as iio
+
+        return iio.imread(path)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # decoders raise many types; report them as one.
+        raise OSError(f"Cannot read image {str(path)!r}: {error}") from error
+
+
+def read_cell_crops(root, channels, *, n_jobs=None):
+    """Read single-cell crops stored one file per channel in per-folder layout.
+
+    Parameters
+    ----------
+    root : str or path-like
+        Folder holding one sub-folder per strain, protein or well.
+    channels : sequence of str
+        Channel suffixes to read, in the order wanted in the output
+        (e.g. ``("gfp", "rfp")``).
+    n_jobs : int, optional
+        Parallel readers (joblib).
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``cells`` (n_cells, h, w, n_channels) float32; ``cell_table`` a
+        DataFrame with ``folder``, ``image`` and ``cell`` per crop;
+        ``channel_names``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` holds no crop files with these channels.
+    ValueError
+        If a crop misses a channel, or crops differ in size.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"No such folder: {str(root)!r}.")
+    channels = tuple(channels)
+    found = defaultdict(dict)
+    for path in sorted(root.glob("*/*")):
+        if path.suffix.lower() not in _IMAGE_SUFFIXES:
+            continue
+        stem, _, channel = path.stem.rpartition("_")
+        if channel in channels:
+            found[path.parent.name, stem][channel] = path
+    if not found:
+        raise FileNotFoundError(
+            f"No crops with channels {channels} under {str(root)!r}; expected files like "
+            f"<folder>/<image>_<cell>_{channels[0]}.tif."
+        )
+    for (folder, stem), files in found.items():
+        missing = [c for c in channels if c not in files]
+        if missing:
+            raise ValueError(f"Crop {folder}/{stem} has no file for channel(s) {missing}.")
+    keys = sorted(found, key=_natural_key)
+    crops = Parallel(n_jobs=n_jobs)(
+        delayed(_read_channels)([found[key][c] for c in channels]) for key in keys
+    )
+    shapes = {crop.shape for crop in crops}
+    if len(shapes) > 1:
+        raise ValueError(f"Crops under {str(root)!r} differ in size: {sorted(shapes)}.")
+    table = pd.DataFrame(
+        [(folder, *_split_image_cell(stem)) for folder, stem in keys],
+        columns=["folder", "image", "cell"],
+    )
+    return Bunch(cells=np.stack(crops), cell_table=table, channel_names=channels)
+
+
+def read_yeast_crops(root, *, n_jobs=None):
+    """Read the authors' yeast toy crops: channels GFP (protein), RFP (cytosol).
+
+    Returns the :func:`read_cell_crops` bunch plus ``labels`` (protein per
+    cell), ``groups`` (protein folder: the authors pair cells within a
+    strain) and ``fields`` (field of view, for cross-validation folds).
+    """
+    data = read_cell_crops(root, ("gfp", "rfp"), n_jobs=n_jobs)
+    table = data.cell_table
+    # Image names look like AAC1_1_rfp: protein, field, the literal "rfp".
+    field = table["image"].str.rsplit("_", n=1).str[0]
+    data.update(labels=table["folder"].to_numpy(), groups=table["folder"].to_numpy(),
+                fields=field.to_numpy())
+    return data
+
+
+def read_human_crops(root, *, n_jobs=None):
+    """Read the authors' Human Protein Atlas crops: green (protein), blue, red.
+
+    Channel order is protein first: ``("green", "blue", "red")``; blue is
+    nuclei (DAPI), red microtubules. Returns the :func:`read_cell_crops`
+    bunch plus ``labels`` (gene per cell, from the folder name) and
+    ``groups`` (source image).
+    """
+    data = read_cell_crops(root, ("green", "blue", "red"), n_jobs=n_jobs)
+    table = data.cell_table
+    data.update(labels=table["folder"].str.split("_").str[0].to_numpy(),
+                groups=(table["folder"] + "/" + table["image"]).to_numpy())
+    return data
+
+
+def bags_by(cells, keys):
+    """Split a stack of cells into bags by key, in order of first appearance.
+
+    Parameters
+    ----------
+    cells : ndarray of shape (n_cells, h, w, C)
+    keys : array-like of shape (n_cells,)
+
+    Returns
+    -------
+    bags : 1-D object ndarray
+    bag_keys : ndarray
+    """
+    keys = np.asarray(keys)
+    unique, first = np.unique(keys, return_index=True)
+    bag_keys = unique[np.argsort(first)]
+    bags = np.empty(len(bag_keys), dtype=object)
+    for i, key in enumerate(bag_keys):
+        bags[i] = cells[keys == key]
+    return bags, bag_keys
+
+
+def _read_channels(paths):
+    planes = []
+    for path in paths:
+        plane = read_image(path)
+        if plane.ndim != 2:
+            raise ValueError(f"Expected a single-channel image in {str(path)!r}, got shape {plane.shape}.")
+        planes.append(plane)
+    shapes = {plane.shape for plane in planes}
+    if len(shapes) > 1:
+        raise ValueError(f"Channels of one crop differ in size: {[str(p) for p in paths]}.")
+    return np.stack(planes, axis=-1).astype(np.float32)
+
+
+def _split_image_cell(stem):
+    image, _, cell = stem.rpartition("_")
+    return image, cell
+
+
+def _natural_key(key):
+    folder, stem = key
+    image, cell = _split_image_cell(stem)
+    return folder, image, int(cell) if cell.isdigit() else cell

@@ -1,0 +1,229 @@
+import pickle
+import random
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+
+from skpci import PairedInpaintingFeaturizer
+from skpci._network import build_inpainting_model
+
+from .conftest import FAST
+
+
+def test_a_few_hundred_training_steps_lower_the_inpainting_loss_clearly(synthetic_crops):
+    params = dict(FAST, batch_size=8, random_state=0)
+    untrained = PairedInpaintingFeaturizer(epochs=0, **params).fit(synthetic_crops.bags)
+    trained = PairedInpaintingFeaturizer(epochs=12, **params).fit(synthetic_crops.bags)
+    n_steps = 12 * int(np.ceil(len(synthetic_crops.cells) / 8))
+    assert n_steps >= 300
+    before = -untrained.score(synthetic_crops.bags)
+    after = -trained.score(synthetic_crops.bags)
+    losses = trained.history_["loss"]
+    print(f"{n_steps} steps; held-pair MSE {before:.4f} -> {after:.4f}; epoch losses {losses}")
+    assert after < 0.5 * before
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_pipeline_with_knn_beats_chance_by_a_wide_margin():
+    from skpci.datasets import make_cell_crops
+
+    data = make_cell_crops(n_images=24, image_size=112, cell_radius=8, crop_size=32, random_state=3,
+                           localizations=("nucleus", "plasma_membrane", "vesicles", "nucleolus"))
+    pipeline = Pipeline([
+        ("featurizer", PairedInpaintingFeaturizer(epochs=1, random_state=0, **FAST)),
+        ("knn", KNeighborsClassifier(n_neighbors=3)),
+    ])
+    cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)  # one bag per image
+    accuracy = cross_val_score(pipeline, data.bags, data.labels, cv=cv).mean()
+    print(f"pipeline accuracy {accuracy:.3f}, chance 0.25")
+    assert accuracy >= 0.6
+
+
+def test_conv3_features_survive_pickle_and_joblib_round_trips(fitted_featurizer, synthetic_crops, tmp_path):
+    features = fitted_featurizer.transform(synthetic_crops.cells)
+    restored = pickle.loads(pickle.dumps(fitted_featurizer))
+    np.testing.assert_array_equal(restored.transform(synthetic_crops.cells), features)
+    joblib.dump(fitted_featurizer, tmp_path / "featurizer.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "featurizer.joblib").transform(synthetic_crops.cells),
+                                  features)
+    assert restored.history_ == fitted_featurizer.history_
+
+
+def test_two_fits_with_the_same_random_state_give_identical_features(fitted_featurizer, synthetic_crops):
+    again = clone(fitted_featurizer).fit(synthetic_crops.bags)
+    np.testing.assert_array_equal(again.transform(synthetic_crops.cells),
+                                  fitted_featurizer.transform(synthetic_crops.cells))
+    assert again.history_ == fitted_featurizer.history_
+    other = clone(fitted_featurizer).set_params(random_state=1).fit(synthetic_crops.bags)
+    assert not np.array_equal(other.transform(synthetic_crops.cells[:5]),
+                              fitted_featurizer.transform(synthetic_crops.cells[:5]))
+
+
+def test_fit_leaves_global_random_state_alone(synthetic_crops):
+    np.random.seed(123)
+    random.seed(123)
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    PairedInpaintingFeaturizer(epochs=1, random_state=0, **FAST).fit(synthetic_crops.bags[:3])
+    assert random.getstate() == python_state
+    after = np.random.get_state()
+    assert np.array_equal(after[1], numpy_state[1]) and after[2] == numpy_state[2]
+
+
+def test_bags_give_one_row_per_bag_equal_to_the_mean_of_its_cells(fitted_featurizer, synthetic_crops):
+    per_bag = fitted_featurizer.transform(synthetic_crops.bags)
+    per_cell = fitted_featurizer.transform(synthetic_crops.cells)
+    assert per_bag.shape == (len(synthetic_crops.bags), 384)
+    assert per_cell.shape == (len(synthetic_crops.cells), 384)
+    first = synthetic_crops.groups == 0
+    np.testing.assert_allclose(per_bag[0], per_cell[first].mean(axis=0), rtol=1e-5)
+    median = clone(fitted_featurizer).set_params(aggregate="median")
+    median.__dict__.update({k: v for k, v in fitted_featurizer.__dict__.items() if k.endswith("_")})
+    np.testing.assert_allclose(median.transform(synthetic_crops.bags)[0],
+                               np.median(per_cell[first], axis=0), rtol=1e-5)
+
+
+def test_cells_form_trains_with_groups_and_equals_bags_form(synthetic_crops):
+    params = dict(epochs=1, random_state=0, **FAST)
+    from_bags = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.bags)
+    from_cells = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.cells, groups=synthetic_crops.groups)
+    np.testing.assert_array_equal(from_bags.transform(synthetic_crops.cells[:20]),
+                                  from_cells.transform(synthetic_crops.cells[:20]))
+
+
+def test_cells_without_groups_is_an_error_that_says_groups_are_needed(synthetic_crops):
+    with pytest.raises(ValueError, match="needs groups"):
+        PairedInpaintingFeaturizer(epochs=1, **FAST).fit(synthetic_crops.cells)
+
+
+def test_groups_with_bags_is_an_error(synthetic_crops):
+    with pytest.raises(ValueError, match="with bags, the cells of one bag form a group"):
+        PairedInpaintingFeaturizer(epochs=1, **FAST).fit(synthetic_crops.bags, groups=[0, 1])
+
+
+def test_crops_of_any_size_are_resized_to_input_size(fitted_featurizer, synthetic_crops):
+    big = np.repeat(np.repeat(synthetic_crops.cells[:4], 2, axis=1), 2, axis=2)
+    assert big.shape[1:3] == (64, 64)
+    features = fitted_featurizer.transform(big)
+    assert features.shape == (4, 384)
+    # Upsampling by pixel repetition then resizing back leaves the cells almost unchanged.
+    np.testing.assert_allclose(features, fitted_featurizer.transform(synthetic_crops.cells[:4]),
+                               rtol=0.1, atol=0.05)
+
+
+def test_bags_of_different_crop_sizes_work(fitted_featurizer, synthetic_crops):
+    bags = [synthetic_crops.bags[0], synthetic_crops.bags[1][:, 4:28, 4:28]]
+    assert fitted_featurizer.transform(bags).shape == (2, 384)
+
+
+def test_empty_bag_gives_a_nan_row_and_a_warning(fitted_featurizer, synthetic_crops):
+    empty = np.zeros((0, 32, 32, 3), dtype=np.float32)
+    with pytest.warns(UserWarning, match="hold no cells"):
+        features = fitted_featurizer.transform([synthetic_crops.bags[0], empty])
+    assert np.isfinite(features[0]).all() and np.isnan(features[1]).all()
+
+
+def test_feature_names_and_pandas_output(fitted_featurizer, synthetic_crops):
+    names = fitted_featurizer.get_feature_names_out()
+    assert names[0] == "conv3_1_0" and names[-1] == "conv3_1_383" and len(names) == 384
+    two = clone(fitted_featurizer).set_params(layer=["conv1_1", "conv4_1"])
+    two.__dict__.update({k: v for k, v in fitted_featurizer.__dict__.items() if k.endswith("_")})
+    assert list(two.get_feature_names_out()[[0, 96]]) == ["conv1_1_0", "conv4_1_0"]
+    frame = clone(fitted_featurizer).set_output(transform="pandas").fit(synthetic_crops.bags[:2]) \
+        .transform(synthetic_crops.bags[:3])
+    assert isinstance(frame, pd.DataFrame)
+    assert frame.shape == (3, 384) and frame.columns[5] == "conv3_1_5"
+
+
+def test_layer_can_change_after_fit_without_retraining(fitted_featurizer, synthetic_crops):
+    model = fitted_featurizer.model_
+    fitted_featurizer.set_params(layer="conv5_1")
+    try:
+        assert fitted_featurizer.transform(synthetic_crops.cells[:3]).shape == (3, 256)
+        assert fitted_featurizer.model_ is model
+    finally:
+        fitted_featurizer.set_params(layer="conv3_1")
+
+
+def test_unknown_layer_lists_the_valid_ones(fitted_featurizer, synthetic_crops):
+    bad = clone(fitted_featurizer).set_params(layer="conv7_1")
+    with pytest.raises(ValueError, match="conv1_1, conv2_1, conv3_1, conv4_1, conv5_1"):
+        bad.fit(synthetic_crops.bags)
+
+
+def test_transform_before_fit_raises_not_fitted(synthetic_crops):
+    with pytest.raises(NotFittedError):
+        PairedInpaintingFeaturizer().transform(synthetic_crops.cells)
+
+
+def test_wrong_number_of_channels_for_a_fitted_model_is_named(fitted_featurizer, synthetic_crops):
+    with pytest.raises(ValueError, match="expected 3 channels, got 2"):
+        fitted_featurizer.transform(synthetic_crops.cells[..., :2])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(input_size=30), "multiple of 4"),
+        (dict(epochs=-1), "epochs must be an integer >= 0"),
+        (dict(pooling="sum"), "pooling must be one of"),
+        (dict(learning_rate=0), "learning_rate must be a positive"),
+        (dict(protein_channels=(1,)), "both protein and marker"),
+    ],
+)
+def test_bad_parameters_are_rejected_in_fit(params, message, synthetic_crops):
+    featurizer = PairedInpaintingFeaturizer(**{**FAST, **params})
+    with pytest.raises(ValueError, match=message):
+        featurizer.fit(synthetic_crops.bags)
+
+
+def test_epochs_zero_builds_an_untrained_network(synthetic_crops):
+    featurizer = PairedInpaintingFeaturizer(epochs=0, random_state=0, **FAST).fit(synthetic_crops.bags)
+    reference = build_inpainting_model(1, 2, 16)
+    assert featurizer.model_.count_params() == reference.count_params()
+    assert featurizer.history_ == {"loss": []}
+
+
+def test_inpaint_predicts_target_protein_and_trained_model_does_better(fitted_featurizer, synthetic_crops):
+    cells = synthetic_crops.cells[synthetic_crops.groups == 0]
+    predicted = fitted_featurizer.inpaint(cells[:-1], cells[1:])
+    assert predicted.shape == (len(cells) - 1, 16, 16, 1)
+    with pytest.raises(ValueError, match="pair up"):
+        fitted_featurizer.inpaint(cells[:3], cells[:2])
+
+
+def test_score_is_negative_mse_and_repeatable(fitted_featurizer, synthetic_crops):
+    first = fitted_featurizer.score(synthetic_crops.bags)
+    assert first < 0
+    assert fitted_featurizer.score(synthetic_crops.bags) == first
+
+
+def test_weights_file_starts_a_fit_from_those_weights(fitted_featurizer, synthetic_crops, tmp_path):
+    path = tmp_path / "model.weights.h5"
+    fitted_featurizer.model_.save_weights(path)
+    loaded = PairedInpaintingFeaturizer(epochs=0, weights=str(path), **FAST).fit(synthetic_crops.bags[:2])
+    np.testing.assert_array_equal(loaded.transform(synthetic_crops.cells[:8]),
+                                  fitted_featurizer.transform(synthetic_crops.cells[:8]))
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="Could not load weights"):
+        PairedInpaintingFeaturizer(epochs=0, weights=str(path), **FAST).fit(synthetic_crops.bags[:2])
+
+
+def test_single_cell_bags_are_skipped_with_a_warning(synthetic_crops):
+    bags = [synthetic_crops.bags[0], synthetic_crops.bags[1][:1]]
+    with pytest.warns(UserWarning, match="1 of 2 groups hold a single cell"):
+        PairedInpaintingFeaturizer(epochs=1, **FAST).fit(bags)
+    with pytest.raises(ValueError, match="No cell can be paired"):
+        PairedInpaintingFeaturizer(epochs=1, **FAST).fit([bags[1], bags[1]])
+
+
+def test_mixed_crop_sizes_in_one_bag_are_rejected(synthetic_crops):
+    bag = [synthetic_crops.cells[0], synthetic_crops.cells[1][:20, :20]]
+    with pytest.raises(ValueError, match="bag 0: crops of different shapes"):
+        PairedInpaintingFeaturizer(epochs=1, **FAST).fit([bag])

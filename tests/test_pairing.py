@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skpci._pairing import encode_groups, pairable_cells, sample_partners
+from skpci._training import PairBatches, apply_dihedral
+
+
+@given(st.lists(st.integers(0, 6), min_size=2, max_size=200), st.integers(0, 2**32 - 1))
+@settings(max_examples=80, deadline=None)
+def test_partner_is_another_cell_of_the_same_group(groups, seed):
+    codes = encode_groups(groups, len(groups))
+    partners = sample_partners(codes, np.random.default_rng(seed))
+    sizes = np.bincount(codes)
+    pairable = sizes[codes] >= 2
+    assert (partners[~pairable] == -1).all()
+    assert (partners[pairable] != np.flatnonzero(pairable)).all()
+    assert (codes[partners[pairable]] == codes[pairable]).all()
+
+
+def test_partners_are_uniform_over_the_other_cells():
+    codes = np.zeros(4, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    counts = np.zeros((4, 4))
+    for _ in range(3000):
+        counts[np.arange(4), sample_partners(codes, rng)] += 1
+    assert np.all(np.diag(counts) == 0)
+    off_diagonal = counts[~np.eye(4, dtype=bool)] / 3000
+    np.testing.assert_allclose(off_diagonal, 1 / 3, atol=0.04)
+
+
+def test_single_cell_groups_are_skipped_with_a_warning():
+    codes = np.array([0, 0, 1, 2, 2])
+    with pytest.warns(UserWarning, match="2 of 3 groups|1 of 3 groups"):
+        pairable = pairable_cells(codes)
+    assert list(pairable) == [0, 1, 3, 4]
+
+
+def test_no_pairable_group_is_an_error_that_explains_pairing():
+    with pytest.raises(ValueError, match="No cell can be paired"):
+        pairable_cells(np.array([0, 1, 2]))
+
+
+def test_groups_of_wrong_length_are_rejected():
+    with pytest.raises(ValueError, match="one id per cell: got 3 ids for 4 cells"):
+        encode_groups(["a", "b", "a"], 4)
+
+
+def test_dihedral_codes_give_the_eight_symmetries():
+    square = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    results = {apply_dihedral(square.copy(), np.array([code])).tobytes() for code in range(8)}
+    assert len(results) == 8
+    flipped = apply_dihedral(square.copy(), np.array([1]))
+    np.testing.assert_array_equal(flipped[0, :, :, 0], square[0, :, ::-1, 0])
+
+
+def _batches(n_cells=40, seed=0, **kwargs):
+    rng = np.random.default_rng(1)
+    crops = rng.random((n_cells, 8, 8, 3)).astype(np.float32)
+    codes = np.repeat(np.arange(n_cells // 4), 4)
+    return crops, PairBatches(crops, codes, n_protein_channels=1, batch_size=16, seed=seed, **kwargs)
+
+
+def _find(crops, image):
+    """Index and symmetry code of the crop that ``image`` is a transform of."""
+    for index, crop in enumerate(crops):
+        for code in range(8):
+            if np.array_equal(apply_dihedral(crop[np.newaxis].copy(), np.array([code]))[0], image):
+                return index, code
+    raise AssertionError("not a transformed crop")
+
+
+def test_batches_pair_different_cells_of_a_group_and_keep_target_channels_together():
+    crops, batches = _batches()
+    codes = np.repeat(np.arange(10), 4)
+    assert batches.num_batches == 3
+    seen_sources, source_codes, target_codes = [], [], []
+    for index in range(batches.num_batches):
+        inputs, target_protein = batches[index]
+        target = np.concatenate([target_protein, inputs["y_rfp"]], axis=-1)
+        assert inputs["x_in"].shape[1:] == (8, 8, 3) and inputs["y_rfp"].shape[1:] == (8, 8, 2)
+        for source_image, target_image in zip(inputs["x_in"], target):
+            source, source_code = _find(crops, source_image)
+            partner, target_code = _find(crops, target_image)
+            assert partner != source and codes[partner] == codes[source]
+            seen_sources.append(source)
+            source_codes.append(source_code)
+            target_codes.append(target_code)
+    assert sorted(seen_sources) == list(range(40))  # every cell is a source once per epoch
+    # Flips of source and target are drawn independently.
+    assert np.mean(np.array(source_codes) != np.array(target_codes)) > 0.4
+
+
+def test_epochs_are_reproducible_and_differ_from_each_other():
+    _, first = _batches(seed=5)
+    _, second = _batches(seed=5)
+    first.set_epoch(3)
+    second.set_epoch(3)
+    np.testing.assert_array_equal(first[1][0]["x_in"], second[1][0]["x_in"])
+    second.set_epoch(4)
+    assert not np.array_equal(first[1][0]["x_in"], second[1][0]["x_in"])
+
+
+def test_no_augmentation_returns_crops_untouched():
+    crops, batches = _batches(augment=False)
+    inputs, _ = batches[0]
+    for image in inputs["x_in"]:
+        assert any(np.array_equal(image, crop) for crop in crops)
