@@ -12,6 +12,7 @@ import importlib
 __version__ = "0.1.0"
 
 _PUBLIC = {
+    "CellSegmenter": "._segmenter",
     "PairedInpaintingFeaturizer": "._featurizer",
 }
 

@@ -1,6 +1,7 @@
 """The ``skpci`` command line."""
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -28,12 +29,44 @@ def _parser():
     return parser
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Hide what native libraries print to file descriptor 2 (TensorFlow's start-up log).
+
+    TensorFlow's C++ logging writes before ``TF_CPP_MIN_LOG_LEVEL`` takes
+    effect, so the command line imports the backend with fd 2 pointed at
+    /dev/null. Python-level errors are unaffected: they are raised later.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr (e.g. some embedded interpreters)
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        sys.stderr.flush()
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _import_backend():
+    with _native_stderr_silenced():
+        import keras
+
+        keras.ops.zeros(1)  # the first op initializes devices, which logs too
+
+
 def main(argv=None):
     """Entry point of the ``skpci`` command; returns the exit code."""
     args = _parser().parse_args(argv)
     # Quiet TensorFlow's start-up chatter; an application may set this, a library may not.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        _import_backend()
         if args.command == "demo":
             from ._demo import run_demo
 

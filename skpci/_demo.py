@@ -2,16 +2,19 @@
 
 import time
 
+import numpy as np
 import pandas as pd
+from sklearn.utils import Bunch
 
 from ._featurizer import PairedInpaintingFeaturizer
+from ._segmenter import CellSegmenter
 from .baselines import brightness_features
 from .benchmark import knn_scores, layer_benchmark
-from .datasets import CHANNELS, make_cell_crops
+from .datasets import CHANNELS, make_cell_images
 
 
 def run_demo(*, n_images=42, epochs=4, input_size=32, random_state=0, verbose=1, echo=print):
-    """Train paired cell inpainting on synthetic cells and score its features.
+    """Segment synthetic fields, train paired cell inpainting, and score its features.
 
     Parameters
     ----------
@@ -33,9 +36,16 @@ def run_demo(*, n_images=42, epochs=4, input_size=32, random_state=0, verbose=1,
         layer of the trained and the untrained network, and for brightness.
     """
     started = time.perf_counter()
-    data = make_cell_crops(n_images, image_size=160, cell_radius=8, crop_size=32, random_state=random_state)
-    echo(f"Synthetic data: {len(data.cells)} cells in {n_images} fields, "
-         f"{len(data.localizations)} localization classes, channels {CHANNELS}.")
+    fields = make_cell_images(n_images, image_size=160, cell_radius=8, random_state=random_state)
+    segmenter = CellSegmenter(nuclear_channel=CHANNELS.index("nucleus"), scale=1, crop_size=32,
+                              min_nucleus_area=12, border="pad", verbose=verbose)
+    bags = segmenter.fit_transform(list(fields.images))
+    sizes = [len(bag) for bag in bags]
+    data = Bunch(bags=bags, cells=np.concatenate(list(bags)), groups=np.repeat(np.arange(n_images), sizes),
+                 cell_labels=np.repeat(fields.labels, sizes), localizations=fields.localizations)
+    true_nuclei = int(sum(labels.max() for labels in fields.nuclei))
+    echo(f"Synthetic data: {n_images} fields, {len(data.localizations)} localization classes, "
+         f"channels {CHANNELS}; segmented {len(data.cells)} cells ({true_nuclei} true nuclei).")
     params = dict(protein_channels=(0,), marker_channels=(1, 2), input_size=input_size,
                   batch_size=32, random_state=random_state)
 

@@ -5,20 +5,26 @@ standardized features, cross-validated with folds by image or field of view
 (never by cell: cells of one field share imaging conditions), per layer.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, cross_validate
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ._network import FEATURE_LAYERS, layer_width
 
-_SCORES = ("accuracy", "balanced_accuracy")
-
-
 def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
     """Cross-validated kNN accuracy of ``features`` for ``labels``.
+
+    Predictions of all test folds are pooled for the headline scores, so
+    folds that hold a single class (leave-one-field-out, where a field shows
+    one strain) count correctly; the spread is the standard deviation over
+    folds (over folds with at least two classes, for balanced accuracy).
 
     Parameters
     ----------
@@ -35,21 +41,30 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
     -------
     scores : dict
         ``accuracy``, ``accuracy_std``, ``balanced_accuracy``,
-        ``balanced_accuracy_std`` over folds, and ``n_folds``.
+        ``balanced_accuracy_std`` and ``n_folds``.
     """
-    groups = np.asarray(groups)
+    features, labels, groups = np.asarray(features), np.asarray(labels), np.asarray(groups)
     if cv is None:
         cv = StratifiedGroupKFold(n_splits=min(5, len(np.unique(groups))))
     model = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=n_neighbors))
-    result = cross_validate(model, np.asarray(features), np.asarray(labels), groups=groups,
-                            cv=cv, scoring=list(_SCORES))
-    scores = {}
-    for name in _SCORES:
-        folds = result[f"test_{name}"]
-        scores[name] = float(np.mean(folds))
-        scores[f"{name}_std"] = float(np.std(folds))
-    scores["n_folds"] = len(result["test_accuracy"])
-    return scores
+    predicted = np.empty_like(labels)
+    tested = np.zeros(len(labels), dtype=bool)
+    fold_accuracy, fold_balanced = [], []
+    for train, test in cv.split(features, labels, groups):
+        predicted[test] = clone(model).fit(features[train], labels[train]).predict(features[test])
+        tested[test] = True
+        fold_accuracy.append(accuracy_score(labels[test], predicted[test]))
+        if len(np.unique(labels[test])) > 1:
+            with warnings.catch_warnings():  # a fold may lack classes that are predicted
+                warnings.simplefilter("ignore", UserWarning)
+                fold_balanced.append(balanced_accuracy_score(labels[test], predicted[test]))
+    return {
+        "accuracy": float(accuracy_score(labels[tested], predicted[tested])),
+        "accuracy_std": float(np.std(fold_accuracy)),
+        "balanced_accuracy": float(balanced_accuracy_score(labels[tested], predicted[tested])),
+        "balanced_accuracy_std": float(np.std(fold_balanced)) if fold_balanced else float("nan"),
+        "n_folds": len(fold_accuracy),
+    }
 
 
 def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, name="skpci",

@@ -74,7 +74,7 @@ def make_cell_images(
     Examples
     --------
     >>> data = make_cell_images(n_images=2, image_size=96, cell_radius=8, random_state=0)
-    >>> data.images.shape, list(data.labels)
+    >>> data.images.shape, data.labels.tolist()
     ((2, 96, 96, 3), ['nucleus', 'cytoplasm'])
     """
     unknown = sorted(set(localizations) - set(LOCALIZATIONS))
@@ -172,26 +172,29 @@ def crops_around_nuclei(image, nuclei, crop_size):
 
 def _make_field(label, size, n_cells, radius, touching, noise, rng):
     centers, radii = _place_cells(size, n_cells, radius, touching, rng)
-    yy, xx = np.mgrid[:size, :size].astype(np.float32)
     cell_distance = np.full((size, size), np.inf, dtype=np.float32)
     cells = np.zeros((size, size), dtype=np.int32)
     nucleus_distance = np.full((size, size), np.inf, dtype=np.float32)
     nuclei = np.zeros((size, size), dtype=np.int32)
-    nucleus_centers = []
     for k, (center, r) in enumerate(zip(centers, radii), start=1):
+        # Distances are computed only in a window around the cell.
+        reach = int(np.ceil(1.25 * 1.4 * r)) + 2
+        top, left = (max(int(v) - reach, 0) for v in center)
+        bottom, right = (min(int(v) + reach + 1, size) for v in center)
+        yy, xx = np.mgrid[top:bottom, left:right].astype(np.float32)
+        window = (slice(top, bottom), slice(left, right))
         d = _ellipse_distance(yy, xx, center, r * rng.uniform(0.8, 1.0), r * rng.uniform(1.0, 1.25),
                               rng.uniform(0, np.pi), rng, wobble=0.12)
-        closer = (d < 1) & (d < cell_distance)
-        cells[closer] = k
-        cell_distance[closer] = d[closer]
+        closer = (d < 1) & (d < cell_distance[window])
+        cells[window][closer] = k
+        cell_distance[window][closer] = d[closer]
         nucleus_center = center + rng.normal(0, 0.15 * r, 2)
         nucleus_radius = r * rng.uniform(0.4, 0.55)
         dn = _ellipse_distance(yy, xx, nucleus_center, nucleus_radius * rng.uniform(0.8, 1.0),
                                nucleus_radius, rng.uniform(0, np.pi), rng, wobble=0.05)
-        inside = (dn < 1) & (dn < nucleus_distance)
-        nuclei[inside] = k
-        nucleus_distance[inside] = dn[inside]
-        nucleus_centers.append(nucleus_center)
+        inside = (dn < 1) & (dn < nucleus_distance[window])
+        nuclei[window][inside] = k
+        nucleus_distance[window][inside] = dn[inside]
     # A nucleus belongs to its own cell only.
     nuclei[nuclei != cells] = 0
     nucleus_distance[nuclei == 0] = np.inf

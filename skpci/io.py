@@ -42,16 +42,20 @@ def read_image(path):
         If the file is missing or cannot be decoded; the message names it.
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No such image file: {str(path)!r}.")
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
-            return tifffile.imread(path)
-        import imageio.v3 as iio
+            image = tifffile.imread(path)
+        else:
+            import imageio.v3 as iio
 
-        return iio.imread(path)
-    except FileNotFoundError:
-        raise
+            image = iio.imread(path)
     except Exception as error:  # decoders raise many types; report them as one.
         raise OSError(f"Cannot read image {str(path)!r}: {error}") from error
+    if image.size == 0:
+        raise OSError(f"Cannot read image {str(path)!r}: the file holds no pixel data (corrupt or truncated?).")
+    return image
 
 
 def read_cell_crops(root, channels, *, n_jobs=None):
@@ -113,6 +117,64 @@ def read_cell_crops(root, channels, *, n_jobs=None):
         columns=["folder", "image", "cell"],
     )
     return Bunch(cells=np.stack(crops), cell_table=table, channel_names=channels)
+
+
+def list_fields(root, channels, *, channel_pattern=r"_(?P<channel>[^_]+)$", recursive=False):
+    """Find whole fields stored one file per channel, without reading them.
+
+    Returns file references that :class:`skpci.CellSegmenter` reads inside
+    its workers, so a large collection is never loaded by the caller.
+
+    Parameters
+    ----------
+    root : str or path-like
+    channels : sequence of str
+        Channel names in the order wanted, e.g. the Human Protein Atlas
+        convention ``("blue", "green", "red", "yellow")``.
+    channel_pattern : str, default=r"_(?P<channel>[^_]+)$"
+        Regular expression matched against the end of each file's stem; its
+        group ``channel`` names the channel and what precedes the match is
+        the field id. The default reads ``<id>_<channel>.<ext>``. For
+        CellProfiler's ``..._D03f00d0.tif`` use ``r"(?P<channel>d\\d)$"``.
+    recursive : bool, default=False
+        Search sub-folders too.
+
+    Returns
+    -------
+    fields : list of tuple of str
+        Per field, one path per channel in ``channels`` order.
+    field_ids : list of str
+
+    Raises
+    ------
+    FileNotFoundError
+        If no field has all channels.
+    ValueError
+        If a field lacks some channel.
+    """
+    import re
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"No such folder: {str(root)!r}.")
+    pattern = re.compile(channel_pattern)
+    found = defaultdict(dict)
+    for path in sorted(root.rglob("*") if recursive else root.glob("*")):
+        if path.suffix.lower() not in _IMAGE_SUFFIXES:
+            continue
+        match = pattern.search(path.stem)
+        if match and match.group("channel") in channels:
+            field_id = str(path.parent.relative_to(root) / path.stem[:match.start()])
+            found[field_id][match.group("channel")] = str(path)
+    if not found:
+        raise FileNotFoundError(f"No fields with channels {tuple(channels)} under {str(root)!r}.")
+    incomplete = {fid: [c for c in channels if c not in files] for fid, files in found.items()
+                  if len(files) < len(channels)}
+    if incomplete:
+        fid, missing = next(iter(incomplete.items()))
+        raise ValueError(f"{len(incomplete)} field(s) lack channels; e.g. {fid!r} has no {missing}.")
+    field_ids = sorted(found)
+    return [tuple(found[fid][c] for c in channels) for fid in field_ids], field_ids
 
 
 def read_yeast_crops(root, *, n_jobs=None):

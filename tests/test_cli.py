@@ -1,0 +1,43 @@
+"""The installed ``skpci`` entry point, run as a user would."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def _skpci(*args, timeout=600):
+    executable = shutil.which("skpci")
+    command = [executable] if executable else [sys.executable, "-m", "skpci._cli"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_demo_prints_a_per_layer_table_with_a_baseline():
+    result = _skpci("demo", "--images", "14", "--epochs", "1", "--input-size", "16", "--quiet")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for layer in ("conv1_1", "conv3_1", "conv5_1"):
+        assert f"paired inpainting {layer}" in out
+    assert "brightness (mean, max)" in out
+    assert "±" in out and "Traceback" not in result.stderr
+
+
+def test_help_lists_the_demo_command():
+    result = _skpci("--help", timeout=60)
+    assert result.returncode == 0
+    assert "demo" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["demo", "--epochs", "many"], ["frobnicate"]])
+def test_bad_arguments_exit_with_usage_error(args):
+    result = _skpci(*args, timeout=60)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
+
+
+def test_errors_are_one_line_without_traceback():
+    result = _skpci("demo", "--images", "3", "--input-size", "30", "--quiet")
+    assert result.returncode == 1
+    assert result.stderr.startswith("skpci: error:") and "multiple of 4" in result.stderr
+    assert "Traceback" not in result.stderr
