@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from . import pretrained
 from ._inputs import parse_crop_input
 from ._network import (
     FEATURE_LAYERS,
@@ -71,8 +72,11 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
     rotations : bool, default=False
         Augment with 90-degree rotations on top of the random flips.
     weights : str, path or None, default=None
-        Weights to start from: a Keras ``.weights.h5`` file of a network
-        with the same channel counts and input size.
+        Pretrained weights to start from: a registered model name (see
+        :data:`skpci.pretrained.REGISTRY`), a model directory written by
+        :meth:`save_pretrained`, a Keras 3 ``.weights.h5`` file, or the
+        authors' Keras 2 ``.h5`` files. Channel counts and input size must
+        match; :meth:`from_pretrained` sets them for you.
     n_jobs : int or None, default=None
         Parallel workers (joblib) for crop preprocessing. The network runs
         in the main process (on a GPU when Keras finds one).
@@ -94,6 +98,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         The validated channel roles.
     n_cells_fit_ : int
         Number of cells used in ``fit``.
+    pretrained_card_ : dict or None
+        Model card of the pretrained model loaded from ``weights``, if any.
 
     See Also
     --------
@@ -189,9 +195,12 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
 
         rng = check_random_state(self.random_state)
         init_seed, pair_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
-        model = build_inpainting_model(len(protein), len(marker), self.input_size, seed=init_seed)
+        architecture = {"n_protein_channels": len(protein), "n_marker_channels": len(marker),
+                        "input_size": self.input_size}
+        model = build_inpainting_model(**architecture, seed=init_seed)
+        card = None
         if self.weights is not None:
-            _load_weights(model, self.weights)
+            card = self._load_pretrained(model, architecture)
 
         losses = []
         if self.epochs > 0:
@@ -208,8 +217,111 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         self.protein_channels_ = protein
         self.marker_channels_ = marker
         self.n_cells_fit_ = data.n_cells
+        self.pretrained_card_ = card
         self._extractors = {}
         return self
+
+    def _load_pretrained(self, model, architecture):
+        resolved = pretrained.resolve(self.weights, progress=bool(self.verbose))
+        known = resolved.architecture
+        channels = ("n_protein_channels", "n_marker_channels")
+        if known is not None and any(known[key] != architecture[key] for key in channels):
+            raise ValueError(
+                f"The pretrained model {str(self.weights)!r} has {_describe_architecture(known)}, "
+                f"but this featurizer asks for {_describe_architecture(architecture)}. Set "
+                "protein_channels and marker_channels to match, or use from_pretrained."
+            )
+        if resolved.card is not None and known["input_size"] != architecture["input_size"]:
+            # The network is fully convolutional: any size loads, but features change meaning.
+            warnings.warn(
+                f"The pretrained model {str(self.weights)!r} was trained on {known['input_size']} px "
+                f"crops; this featurizer resizes to {architecture['input_size']} px.",
+                UserWarning, stacklevel=3,
+            )
+        pretrained.load_weights_into(model, resolved)
+        return resolved.card
+
+    @classmethod
+    def from_pretrained(cls, name_or_path, **params):
+        """A featurizer that starts from pretrained weights and, by default, does not train.
+
+        The model is kept as the ``weights`` parameter, so ``clone``,
+        ``cross_val_score`` and ``GridSearchCV`` keep it; ``fit`` loads and
+        checks the weights (``epochs > 0`` fine-tunes).
+
+        Parameters
+        ----------
+        name_or_path : str or path-like
+            A name from :data:`skpci.pretrained.REGISTRY` (``"synthetic-32"``,
+            ``"lu2019-yeast"``, ``"lu2019-human"``, ``"lu2019-human-filtered"``),
+            a model directory, or a Keras 2 ``.h5`` file.
+        **params
+            Override any constructor parameter (``layer``, channel roles...).
+
+        Returns
+        -------
+        featurizer : PairedInpaintingFeaturizer
+            Unfitted; call ``fit`` (which trains nothing with ``epochs=0``).
+
+        Examples
+        --------
+        >>> featurizer = PairedInpaintingFeaturizer.from_pretrained("synthetic-32", layer="conv4_1")
+        >>> featurizer.weights, featurizer.input_size, featurizer.marker_channels, featurizer.epochs
+        ('synthetic-32', 32, (1, 2), 0)
+        """
+        info = pretrained.describe(name_or_path)
+        defaults = {
+            "protein_channels": info["protein_channels"],
+            "marker_channels": info["marker_channels"],
+            "input_size": info["architecture"]["input_size"],
+            "epochs": 0,
+            "weights": str(name_or_path),
+        }
+        return cls(**{**defaults, **params})
+
+    def save_pretrained(self, path, *, training_data=None, dtype="float16", overwrite=False):
+        """Write the fitted network as a model directory (weights + model card).
+
+        The directory appears complete or not at all.
+
+        Parameters
+        ----------
+        path : str or path-like
+        training_data : str, optional
+            What the model was trained on, for the model card.
+        dtype : {"float16", "float32"}, default="float16"
+            Storage precision; float16 halves the size and changes features by
+            about 1e-3 relative.
+        overwrite : bool, default=False
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        check_is_fitted(self, "model_")
+        losses = self.history_["loss"]
+        previous = (self.pretrained_card_ or {}).get("training")
+        card = pretrained.make_card(
+            architecture=_ModelSnapshot.architecture_of(self.model_),
+            protein_channels=self.protein_channels_,
+            marker_channels=self.marker_channels_,
+            n_channels_in=self.n_channels_in_,
+            training={
+                "data": training_data or "not described",
+                "cells": self.n_cells_fit_,
+                "epochs": self.epochs,
+                "final_loss": losses[-1] if losses else None,
+                "loss_history": losses,
+                "batch_size": self.batch_size,
+                "learning_rate": self.learning_rate,
+                "beta_1": self.beta_1,
+                "rotations": self.rotations,
+                "random_state": self.random_state if isinstance(self.random_state, int) else None,
+                "started_from": str(self.weights) if self.weights is not None else None,
+                "previous_training": previous,
+            },
+        )
+        return pretrained.save_model_directory(self.model_, path, card, dtype=dtype, overwrite=overwrite)
 
     def _group_codes(self, data, groups):
         if data.is_bags:
@@ -433,16 +545,19 @@ class _ModelSnapshot:
         self.architecture = architecture
         self.weights = weights
 
-    @classmethod
-    def of(cls, model):
+    @staticmethod
+    def architecture_of(model):
         source = model.get_layer(SOURCE_INPUT).output.shape
         markers = model.get_layer(TARGET_MARKER_INPUT).output.shape
-        architecture = {
+        return {
             "n_protein_channels": int(source[-1] - markers[-1]),
             "n_marker_channels": int(markers[-1]),
             "input_size": int(source[1]),
         }
-        return cls(architecture, model.get_weights())
+
+    @classmethod
+    def of(cls, model):
+        return cls(cls.architecture_of(model), model.get_weights())
 
     def restore(self):
         model = build_inpainting_model(**self.architecture)
@@ -450,15 +565,9 @@ class _ModelSnapshot:
         return model
 
 
-def _load_weights(model, path):
-    try:
-        model.load_weights(str(path))
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"Could not load weights from {str(path)!r} into a network with "
-            f"{model.get_layer(SOURCE_INPUT).output.shape[-1]} source channels and input size "
-            f"{model.get_layer(SOURCE_INPUT).output.shape[1]}: {error}"
-        ) from error
+def _describe_architecture(architecture):
+    return (f"{architecture['n_protein_channels']} protein + {architecture['n_marker_channels']} marker "
+            f"channel(s) at {architecture['input_size']} px")
 
 
 def _blocks_of_cells(stacks, block_size):

@@ -22,6 +22,12 @@ SOURCE_ENCODER_LAYERS = (
     ("conv5_1", 256),
 )
 
+#: Convolutions of the target-marker encoder.
+TARGET_ENCODER_LAYERS = (("rfpconv1_1", 16), ("rfpconv2_1", 32), ("rfpconv3_1", 32))
+
+#: Convolutions of the decoder, then the 1x1 output.
+DECODER_LAYERS = (("conv6_1", 256), ("conv7_1", 384), ("conv8_1", 384), ("conv9_1", 256), ("conv10_1", 96))
+
 #: Names of the layers whose features ``transform`` can return.
 FEATURE_LAYERS = tuple(name for name, _ in SOURCE_ENCODER_LAYERS)
 
@@ -90,8 +96,8 @@ def build_inpainting_model(
             kernel_initializer=init(), dtype=dtype,
         )
 
-    def batch_norm():
-        return keras.layers.BatchNormalization(dtype=dtype)
+    def batch_norm(after):
+        return keras.layers.BatchNormalization(name=batch_norm_name(after), dtype=dtype)
 
     def pool():
         return keras.layers.MaxPooling2D(2, dtype=dtype)
@@ -104,16 +110,16 @@ def build_inpainting_model(
     y_rfp = keras.Input((input_size, input_size, n_marker_channels), name=TARGET_MARKER_INPUT)
 
     # Source encoder: every channel of the source cell.
-    x = pool()(batch_norm()(conv(96, "conv1_1")(x_in)))
-    x = pool()(batch_norm()(conv(256, "conv2_1")(x)))
-    x = batch_norm()(conv(384, "conv3_1")(x))
-    x = batch_norm()(conv(384, "conv4_1")(x))
-    x = batch_norm()(conv(256, "conv5_1")(x))
+    x = pool()(batch_norm("conv1_1")(conv(96, "conv1_1")(x_in)))
+    x = pool()(batch_norm("conv2_1")(conv(256, "conv2_1")(x)))
+    x = batch_norm("conv3_1")(conv(384, "conv3_1")(x))
+    x = batch_norm("conv4_1")(conv(384, "conv4_1")(x))
+    x = batch_norm("conv5_1")(conv(256, "conv5_1")(x))
 
     # Target-marker encoder: the marker channels of the target cell.
-    y = pool()(batch_norm()(conv(16, "rfpconv1_1")(y_rfp)))
-    y = pool()(batch_norm()(conv(32, "rfpconv2_1")(y)))
-    y = batch_norm()(conv(32, "rfpconv3_1")(y))
+    y = pool()(batch_norm("rfpconv1_1")(conv(16, "rfpconv1_1")(y_rfp)))
+    y = pool()(batch_norm("rfpconv2_1")(conv(32, "rfpconv2_1")(y)))
+    y = batch_norm("rfpconv3_1")(conv(32, "rfpconv3_1")(y))
 
     # Decoder: predicts the target cell's protein channels.
     z = keras.layers.Concatenate(dtype=dtype)([x, y])
@@ -178,6 +184,15 @@ def predict(model, inputs, batch_size):
     else:
         output = model.predict(inputs, batch_size=batch_size, verbose=0)
     return np.asarray(output, dtype=np.float32)
+
+
+def batch_norm_name(conv_name):
+    """Name of the BatchNormalization layer that follows an encoder convolution.
+
+    The authors' Keras 2 files leave these layers unnamed; naming them after
+    their convolution makes every weight file map onto the graph by name.
+    """
+    return f"{conv_name}_bn"
 
 
 def layer_width(name):
