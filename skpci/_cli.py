@@ -15,15 +15,19 @@ def _parser():
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo",
-        help="train on built-in synthetic cells and print a per-layer benchmark",
-        description="Train paired cell inpainting on synthetic fields (7 localization classes) "
-                    "and print cross-validated kNN accuracy per layer, against the untrained "
-                    "network and a brightness baseline.",
-        epilog="example: skpci demo --epochs 4 --images 42",
+        help="segment built-in synthetic fields, featurize, and print a per-layer benchmark",
+        description="Segment synthetic fields (7 localization classes), extract paired cell "
+                    "inpainting features with the bundled model (or train one), and print "
+                    "cross-validated kNN accuracy per layer, against the untrained network and "
+                    "a brightness baseline.",
+        epilog="examples:\n  skpci demo\n  skpci demo --epochs 4 --images 28",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--epochs", type=int, default=4, help="training epochs (default: 4)")
+    demo.add_argument("--epochs", type=int, default=0,
+                      help="train from scratch for this many epochs (default: 0, use the bundled model)")
     demo.add_argument("--images", type=int, default=42, help="synthetic fields (default: 42)")
-    demo.add_argument("--input-size", type=int, default=32, help="network input size (default: 32)")
+    demo.add_argument("--input-size", type=int, default=32,
+                      help="network input size when training (default: 32)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser

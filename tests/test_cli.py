@@ -13,14 +13,31 @@ def _skpci(*args, timeout=600):
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_demo_prints_a_per_layer_table_with_a_baseline():
+def _table_rows(out):
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 7 and parts[-2] == parts[-5] == "±":
+            rows[" ".join(parts[:-6])] = float(parts[-6])
+    return rows
+
+
+def test_demo_with_the_bundled_model_prints_a_per_layer_table_with_baselines():
+    result = _skpci("demo", "--images", "21", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "bundled model 'synthetic-32'" in result.stdout
+    rows = _table_rows(result.stdout)
+    for layer in ("conv1_1", "conv3_1", "conv5_1"):
+        assert rows[f"paired inpainting {layer}"] > 2 / 7  # twice chance
+    assert "brightness (mean, max) -" in rows
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_can_train_from_scratch():
     result = _skpci("demo", "--images", "14", "--epochs", "1", "--input-size", "16", "--quiet")
     assert result.returncode == 0, result.stderr
-    out = result.stdout
-    for layer in ("conv1_1", "conv3_1", "conv5_1"):
-        assert f"paired inpainting {layer}" in out
-    assert "brightness (mean, max)" in out
-    assert "±" in out and "Traceback" not in result.stderr
+    assert "Trained 1 epochs from scratch" in result.stdout
+    assert "untrained network conv3_1" in result.stdout
 
 
 def test_help_lists_the_demo_command():
@@ -37,7 +54,7 @@ def test_bad_arguments_exit_with_usage_error(args):
 
 
 def test_errors_are_one_line_without_traceback():
-    result = _skpci("demo", "--images", "3", "--input-size", "30", "--quiet")
+    result = _skpci("demo", "--images", "3", "--epochs", "1", "--input-size", "30", "--quiet")
     assert result.returncode == 1
     assert result.stderr.startswith("skpci: error:") and "multiple of 4" in result.stderr
     assert "Traceback" not in result.stderr
