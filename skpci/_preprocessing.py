@@ -175,9 +175,10 @@ def prepare_crop_stacks(stacks, size, channel_order, *, n_jobs=None, chunk_size=
         for stack in stacks
         for start in range(0, len(stack), chunk_size)
     ]
-    if len(chunks) <= 1 or n_jobs in (None, 1):
+    if len(chunks) <= 1:
         prepared = [prepare_crops(chunk, size, channel_order) for chunk in chunks]
     else:
+        # No backend is named, so the user's joblib.parallel_config (dask, ray...) applies.
         prepared = Parallel(n_jobs=n_jobs)(
             delayed(prepare_crops)(chunk, size, channel_order) for chunk in chunks
         )

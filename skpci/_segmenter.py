@@ -113,11 +113,10 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         """
         params = self._segment_params()
         fields = _as_field_list(X)
-        tasks = (delayed(crop_field)(field, index, **params) for index, field in enumerate(fields))
-        if self.n_jobs in (None, 1):
-            results = (task[0](*task[1], **task[2]) for task in tasks)
-        else:
-            results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
+        # No backend is named, so a joblib.parallel_config(backend="dask") of the user's takes over.
+        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+            delayed(crop_field)(field, index, **params) for index, field in enumerate(fields)
+        )
         bags = np.empty(len(fields), dtype=object)
         progress = tqdm(results, total=len(fields), disable=not self.verbose, desc="segmenting",
                         unit="field")

@@ -7,9 +7,9 @@ skips every check, so the applicable ones are called directly.
 import pytest
 from sklearn.utils import estimator_checks as checks
 
-from skpci import PairedInpaintingFeaturizer
+from skpci import CellSegmenter, PairedInpaintingFeaturizer
 
-ESTIMATORS = [PairedInpaintingFeaturizer()]
+ESTIMATORS = [PairedInpaintingFeaturizer(), CellSegmenter()]
 DATA_FREE_CHECKS = [
     checks.check_no_attributes_set_in_init,
     checks.check_parameters_default_constructible,
@@ -34,3 +34,9 @@ def test_estimator_declares_image_input(estimator):
     tags = estimator.__sklearn_tags__()
     assert tags.input_tags.two_d_array is False
     assert tags.target_tags.required is False
+
+
+def test_segmenter_is_stateless_and_allows_pipeline_set_output():
+    segmenter = CellSegmenter()
+    assert segmenter.__sklearn_tags__().requires_fit is False
+    assert segmenter.set_output(transform="pandas") is segmenter

@@ -92,6 +92,26 @@ def test_transform_gives_one_bag_per_field_independent_of_n_jobs(fields):
     assert all(bag.shape[1:] == (32, 32, 3) and len(bag) > 3 for bag in serial)
 
 
+def test_a_users_joblib_parallel_config_takes_over(fields, monkeypatch):
+    import threading
+
+    import skpci._segmenter as segmenter_module
+
+    threads = set()
+    original = segmenter_module.crop_field
+
+    def recording(*args, **kwargs):
+        threads.add(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(segmenter_module, "crop_field", recording)
+    segmenter = CellSegmenter(nuclear_channel=1, scale=1, crop_size=32)  # n_jobs left at None
+    with parallel_config(backend="threading", n_jobs=2):
+        bags = segmenter.transform(list(fields.images))
+    assert len(bags) == 7
+    assert threading.get_ident() not in threads  # the tasks ran in the configured backend's threads
+
+
 def test_any_dtype_is_accepted(fields):
     as_uint16 = (fields.images[0] * 65535).astype(np.uint16)
     segmenter = CellSegmenter(nuclear_channel=1, scale=1, crop_size=32)
