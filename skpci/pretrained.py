@@ -273,6 +273,7 @@ def save_model_directory(model, path, card, *, dtype="float16", overwrite=False)
         card = dict(card, weights={"file": WEIGHTS_FILE, "dtype": dtype,
                                    "sha256": sha256_of(staging / WEIGHTS_FILE)})
         (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+        os.chmod(staging, 0o777 & ~_current_umask())  # mkdtemp made it private (0700)
         if path.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
             os.replace(path, retired / path.name)
@@ -284,6 +285,12 @@ def save_model_directory(model, path, card, *, dtype="float16", overwrite=False)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def make_card(*, architecture, protein_channels, marker_channels, n_channels_in, training):

@@ -45,6 +45,7 @@ def test_model_card_describes_architecture_channels_training_and_versions(saved_
     assert {"skpci", "keras", "backend"} <= set(card["versions"])
     assert "min-max" in card["normalization"]
     assert sorted(p.name for p in saved_model.iterdir()) == ["model.weights.h5", "model_card.json"]
+    assert saved_model.stat().st_mode & 0o055 == 0o055  # readable by others, like any folder
 
 
 def test_float16_storage_halves_the_file_and_keeps_features_close(fitted_featurizer, synthetic_crops, tmp_path):
