@@ -29,6 +29,9 @@ def _parser():
     demo.add_argument("--input-size", type=int, default=32,
                       help="network input size when training (default: 32)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument("--output", default="skpci-demo-output",
+                      help="folder for the figures (default: ./skpci-demo-output)")
+    demo.add_argument("--no-figures", action="store_true", help="do not draw figures")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -75,7 +78,8 @@ def main(argv=None):
             from ._demo import run_demo
 
             run_demo(n_images=args.images, epochs=args.epochs, input_size=args.input_size,
-                     random_state=args.seed, verbose=0 if args.quiet else 1)
+                     random_state=args.seed, verbose=0 if args.quiet else 1,
+                     output=None if args.no_figures else args.output)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

@@ -1,22 +1,24 @@
 """`skpci demo`: segment synthetic fields, featurize, and benchmark per layer."""
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
 from ._featurizer import PairedInpaintingFeaturizer
+from ._files import atomic_file
 from ._segmenter import CellSegmenter
 from .baselines import brightness_features
-from .benchmark import knn_scores, layer_benchmark
+from .benchmark import knn_scores, layer_benchmark, layer_features
 from .datasets import CHANNELS, make_cell_images
 
 #: The bundled model the demo uses unless asked to train.
 DEMO_MODEL = "synthetic-32"
 
 
-def run_demo(*, n_images=42, epochs=0, input_size=32, random_state=0, verbose=1, echo=print):
+def run_demo(*, n_images=42, epochs=0, input_size=32, random_state=0, verbose=1, output=None, echo=print):
     """Segment synthetic fields, featurize the cells, and score the features per layer.
 
     Parameters
@@ -32,6 +34,8 @@ def run_demo(*, n_images=42, epochs=0, input_size=32, random_state=0, verbose=1,
     random_state : int, default=0
     verbose : int, default=1
         Progress bars.
+    output : str or path-like, optional
+        Folder for the figures (PNG); none are drawn when ``None``.
     echo : callable, default=print
         Where the report goes.
 
@@ -71,8 +75,43 @@ def run_demo(*, n_images=42, epochs=0, input_size=32, random_state=0, verbose=1,
     echo("\nSingle-cell localization, kNN (k=5) on standardized features, 5 folds by field of view; "
          f"chance is {1 / len(data.localizations):.2f}:")
     echo(format_table(table))
+    if output is not None:
+        _save_figures(output, featurizer, table, data, echo)
     echo(f"\nDone in {time.perf_counter() - started:.0f} s.")
     return table
+
+
+def _save_figures(output, featurizer, table, data, echo):
+    try:
+        from . import plots
+    except ImportError:
+        echo("\nFigures skipped: install matplotlib (pip install 'skpci[plot]') to get them.")
+        return
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    first = data.groups == 0
+    cells = data.cells[first]
+    segmenter = CellSegmenter(nuclear_channel=CHANNELS.index("nucleus"), scale=1, crop_size=32,
+                              min_nucleus_area=12, border="pad")
+    figures = {
+        "inpainting.png": plots.plot_inpainting(featurizer, cells[:-1], cells[1:], n_pairs=5),
+        "embedding.png": plots.plot_embedding(
+            layer_features(featurizer, data.cells, ["conv3_1"])["conv3_1"], data.cell_labels,
+            title="conv3_1 features of single cells (PCA), by localization"),
+        "layers.png": plots.plot_layer_accuracy(table, chance=1 / len(data.localizations)),
+        "segmentation.png": plots.plot_segmentation(
+            data.fields.images[0], segmenter.segment(data.fields.images[0]),
+            channel=CHANNELS.index("nucleus"), title="Nuclei found in the first synthetic field"),
+    }
+    for name, figure in figures.items():
+        save_figure(figure, output / name)
+    echo(f"\nFigures written to {output.resolve()}: {', '.join(figures)}")
+
+
+def save_figure(figure, path, dpi=120):
+    """Write a figure as PNG atomically: to a temporary name, then renamed."""
+    with atomic_file(path) as temporary:
+        figure.savefig(temporary, dpi=dpi, format="png")
 
 
 def _segmented_fields(n_images, random_state, verbose, echo):

@@ -180,8 +180,9 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
             Ignored; training is self-supervised.
         groups : array-like of shape (n_cells,), optional
             With a stack of cells, the image (or strain, well...) of each
-            cell; partners are drawn within a group. Required for that form,
-            not allowed with bags (a bag is its own group).
+            cell; partners are drawn within a group. Required for that form
+            when training (``epochs > 0``), not allowed with bags (a bag is
+            its own group).
 
         Returns
         -------
@@ -191,7 +192,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         data = parse_crop_input(X)
         n_channels = data.stacks[0].shape[-1]
         protein, marker = check_channel_roles(self.protein_channels, self.marker_channels, n_channels)
-        codes = self._group_codes(data, groups)
+        # Pairs are only needed for training; loading pretrained weights needs no groups.
+        codes = self._group_codes(data, groups) if self.epochs > 0 else None
 
         rng = check_random_state(self.random_state)
         init_seed, pair_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))

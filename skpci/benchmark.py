@@ -90,7 +90,7 @@ def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, nam
     table : pandas.DataFrame
         Columns ``features``, ``layer``, then the scores of :func:`knn_scores`.
     """
-    all_layers = _layer_features(featurizer, X, layers)
+    all_layers = layer_features(featurizer, X, layers)
     return pd.DataFrame([
         {"features": name, "layer": layer,
          **knn_scores(features, labels, groups, n_neighbors=n_neighbors, cv=cv)}
@@ -98,8 +98,21 @@ def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, nam
     ])
 
 
-def _layer_features(featurizer, X, layers):
-    """Features of several layers from one pass of the encoder, split by layer."""
+def layer_features(featurizer, X, layers):
+    """Features of several layers from one pass of the encoder, split by layer.
+
+    Parameters
+    ----------
+    featurizer : PairedInpaintingFeaturizer
+        Fitted; its ``layer`` is restored afterwards.
+    X : ndarray of shape (n_cells, h, w, C), or list of bags
+    layers : sequence of str
+
+    Returns
+    -------
+    features : dict
+        Layer name to its ``(n_rows, width)`` feature array.
+    """
     previous = featurizer.layer
     featurizer.set_params(layer=list(layers))
     try:

@@ -19,8 +19,6 @@ A *model directory*, written by
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ._files import atomic_directory, atomic_file
 from ._network import (
     DECODER_LAYERS,
     OUTPUT,
@@ -259,12 +258,7 @@ def save_model_directory(model, path, card, *, dtype="float16", overwrite=False)
     """
     from ._network import build_inpainting_model
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_directory(path, overwrite=overwrite) as staging:
         stored = model
         if dtype != "float32":
             stored = build_inpainting_model(**card["architecture"], dtype=dtype)
@@ -273,24 +267,7 @@ def save_model_directory(model, path, card, *, dtype="float16", overwrite=False)
         card = dict(card, weights={"file": WEIGHTS_FILE, "dtype": dtype,
                                    "sha256": sha256_of(staging / WEIGHTS_FILE)})
         (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-        os.chmod(staging, 0o777 & ~_current_umask())  # mkdtemp made it private (0700)
-        if path.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.replace(path, retired / path.name)
-            os.replace(staging, path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return path
-
-
-def _current_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return Path(path)
 
 
 def make_card(*, architecture, protein_channels, marker_channels, n_channels_in, training):
@@ -487,28 +464,22 @@ def fetch(url, destination, *, sha256=None, progress=True, timeout=30):
     if destination.is_file() and (sha256 is None or sha256_of(destination) == sha256):
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    total = int(response.headers.get("Content-Length") or 0) or None
-                    with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
-                              desc=f"fetching {destination.name}") as bar:
-                        for chunk in iter(lambda: response.read(1 << 20), b""):
-                            out.write(chunk)
-                            bar.update(len(chunk))
-            except (urllib.error.URLError, OSError) as error:
-                raise ConnectionError(
-                    f"Could not download {url} ({error}). Check the network connection (offline?), "
-                    f"or download the file yourself and pass its path as weights=."
-                ) from error
+    with atomic_file(destination) as partial:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
+                          desc=f"fetching {destination.name}") as bar:
+                    for chunk in iter(lambda: response.read(1 << 20), b""):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+        except (urllib.error.URLError, OSError) as error:
+            raise ConnectionError(
+                f"Could not download {url} ({error}). Check the network connection (offline?), "
+                f"or download the file yourself and pass its path as weights=."
+            ) from error
         if sha256 is not None and sha256_of(partial) != sha256:
             raise PretrainedModelError(f"The file downloaded from {url} fails its checksum; not kept.")
         if sha256 is None:
             _open_h5(partial).close()
-        os.replace(partial, destination)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
     return destination

@@ -22,9 +22,13 @@ def _table_rows(out):
     return rows
 
 
-def test_demo_with_the_bundled_model_prints_a_per_layer_table_with_baselines():
-    result = _skpci("demo", "--images", "21", "--quiet")
+def test_demo_with_the_bundled_model_prints_a_table_and_saves_figures(tmp_path):
+    result = _skpci("demo", "--images", "21", "--quiet", "--output", str(tmp_path / "figures"))
     assert result.returncode == 0, result.stderr
+    for name in ("inpainting.png", "embedding.png", "layers.png", "segmentation.png"):
+        with open(tmp_path / "figures" / name, "rb") as figure:
+            assert figure.read(8) == b"\x89PNG\r\n\x1a\n", name
+    assert f"Figures written to {tmp_path / 'figures'}" in result.stdout
     assert "bundled model 'synthetic-32'" in result.stdout
     rows = _table_rows(result.stdout)
     for layer in ("conv1_1", "conv3_1", "conv5_1"):
@@ -34,9 +38,10 @@ def test_demo_with_the_bundled_model_prints_a_per_layer_table_with_baselines():
 
 
 def test_demo_can_train_from_scratch():
-    result = _skpci("demo", "--images", "14", "--epochs", "1", "--input-size", "16", "--quiet")
+    result = _skpci("demo", "--images", "14", "--epochs", "1", "--input-size", "16", "--quiet", "--no-figures")
     assert result.returncode == 0, result.stderr
     assert "Trained 1 epochs from scratch" in result.stdout
+    assert "Figures written" not in result.stdout
     assert "untrained network conv3_1" in result.stdout
 
 

@@ -103,6 +103,11 @@ def test_cells_without_groups_is_an_error_that_says_groups_are_needed(synthetic_
         PairedInpaintingFeaturizer(epochs=1, **FAST).fit(synthetic_crops.cells)
 
 
+def test_cells_without_groups_are_fine_when_nothing_is_trained(synthetic_crops):
+    featurizer = PairedInpaintingFeaturizer(epochs=0, **FAST).fit(synthetic_crops.cells)
+    assert featurizer.transform(synthetic_crops.cells[:2]).shape == (2, 384)
+
+
 def test_groups_with_bags_is_an_error(synthetic_crops):
     with pytest.raises(ValueError, match="with bags, the cells of one bag form a group"):
         PairedInpaintingFeaturizer(epochs=1, **FAST).fit(synthetic_crops.bags, groups=[0, 1])
