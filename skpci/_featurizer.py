@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_memory
 from tqdm.auto import tqdm
 
 from . import pretrained
@@ -77,6 +77,11 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         :meth:`save_pretrained`, a Keras 3 ``.weights.h5`` file, or the
         authors' Keras 2 ``.h5`` files. Channel counts and input size must
         match; :meth:`from_pretrained` sets them for you.
+    memory : str, joblib.Memory or None, default=None
+        Cache for trained weights (as ``Pipeline(memory=...)``). The key is
+        everything that shapes the weights (data, channel roles, input size,
+        training parameters, seed), not ``layer``, ``pooling`` or
+        ``aggregate``, so a grid search over those trains once per split.
     n_jobs : int or None, default=None
         Parallel workers (joblib) for crop preprocessing. The network runs
         in the main process (on a GPU when Keras finds one).
@@ -147,6 +152,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         beta_1=0.5,
         rotations=False,
         weights=None,
+        memory=None,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -163,6 +169,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         self.beta_1 = beta_1
         self.rotations = rotations
         self.weights = weights
+        self.memory = memory
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -206,12 +213,18 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
 
         losses = []
         if self.epochs > 0:
-            crops = prepare_crop_stacks(data.stacks, self.input_size, protein + marker, n_jobs=self.n_jobs)
-            batches = PairBatches(
-                crops, codes, len(protein), self.batch_size, pair_seed, rotations=self.rotations,
+            train = _train_weights
+            if self.memory is not None:
+                # Everything that shapes the weights is an argument; layer, pooling and
+                # aggregate are not, so a grid over them trains once per data split.
+                train = check_memory(self.memory).cache(_train_weights, ignore=["n_jobs", "verbose"])
+            trained, losses = train(
+                data.stacks, codes, protein + marker, len(protein), model.get_weights(), architecture,
+                seed=pair_seed, epochs=self.epochs, batch_size=self.batch_size,
+                learning_rate=self.learning_rate, beta_1=self.beta_1, rotations=self.rotations,
+                n_jobs=self.n_jobs, verbose=self.verbose,
             )
-            compile_for_training(model, self.learning_rate, self.beta_1)
-            losses = train_epochs(model, batches, self.epochs, verbose=self.verbose)
+            model.set_weights(trained)
 
         self.model_ = model
         self.history_ = {"loss": losses}
@@ -565,6 +578,24 @@ class _ModelSnapshot:
         model = build_inpainting_model(**self.architecture)
         model.set_weights(self.weights)
         return model
+
+
+def _train_weights(stacks, codes, channel_order, n_protein_channels, initial_weights, architecture, *,
+                   seed, epochs, batch_size, learning_rate, beta_1, rotations, n_jobs, verbose):
+    """Train a network from ``initial_weights``; a pure function, so joblib.Memory can cache it.
+
+    Returns
+    -------
+    weights : list of ndarray
+    losses : list of float
+    """
+    crops = prepare_crop_stacks(stacks, architecture["input_size"], channel_order, n_jobs=n_jobs)
+    batches = PairBatches(crops, codes, n_protein_channels, batch_size, seed, rotations=rotations)
+    model = build_inpainting_model(**architecture)
+    model.set_weights(initial_weights)
+    compile_for_training(model, learning_rate, beta_1)
+    losses = train_epochs(model, batches, epochs, verbose=verbose)
+    return model.get_weights(), losses
 
 
 def _describe_architecture(architecture):

@@ -230,6 +230,56 @@ def bags_by(cells, keys):
     return bags, bag_keys
 
 
+def read_chong_hdf5(paths):
+    """Read the DeepLoc / Chong et al. (2015) labelled yeast crops.
+
+    The files ``Chong_{train,valid,test}_set.hdf5`` hold ``data1`` (one row per
+    cell: GFP then RFP, 2 x 64 x 64, flattened channel-first), ``Index1``
+    (one-hot labels) and ``Index1_columns`` (class names). As in the paper,
+    "Spindle" and "Spindle Pole" are merged into one class.
+
+    Parameters
+    ----------
+    paths : path-like or sequence of path-like
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``cells`` (n, 64, 64, 2) float32 with channels (GFP, RFP); ``labels``;
+        ``source`` (file name per cell).
+    """
+    import re
+
+    import h5py
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    cells, labels, sources = [], [], []
+    for path in paths:
+        try:
+            with h5py.File(path, "r") as file:
+                data = np.asarray(file["data1"], dtype=np.float32)
+                onehot = np.asarray(file["Index1"])
+                names = _decode_names(file["Index1_columns"][()])
+        except (OSError, KeyError) as error:
+            raise OSError(f"{str(path)!r} is not a readable Chong/DeepLoc HDF5 file: {error}") from error
+        if data.shape[1] != 2 * 64 * 64 or onehot.shape != (len(data), len(names)):
+            raise ValueError(f"{str(path)!r}: expected data1 of shape (n, 8192) and Index1 of shape "
+                             f"(n, {len(names)}), got {data.shape} and {onehot.shape}.")
+        spindle = next((n for n in names if re.sub(r"[^a-z]", "", n.lower()) == "spindle"), None)
+        merged = [spindle if spindle and re.sub(r"[^a-z]", "", n.lower()) == "spindlepole" else n
+                  for n in names]
+        cells.append(np.moveaxis(data.reshape(-1, 2, 64, 64), 1, -1))
+        labels.append(np.asarray(merged, dtype=object)[np.argmax(onehot, axis=1)])
+        sources.append(np.full(len(data), Path(path).name, dtype=object))
+    return Bunch(cells=np.concatenate(cells), labels=np.concatenate(labels).astype(str),
+                 source=np.concatenate(sources).astype(str), channel_names=("gfp", "rfp"))
+
+
+def _decode_names(values):
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(values)]
+
+
 def _read_channels(paths):
     planes = []
     for path in paths:

@@ -233,3 +233,20 @@ def test_mixed_crop_sizes_in_one_bag_are_rejected(synthetic_crops):
     bag = [synthetic_crops.cells[0], synthetic_crops.cells[1][:20, :20]]
     with pytest.raises(ValueError, match="bag 0: crops of different shapes"):
         PairedInpaintingFeaturizer(epochs=1, **FAST).fit([bag])
+
+
+def test_grid_search_over_layers_with_memory_trains_once_per_split(synthetic_crops, tmp_path):
+    from sklearn.model_selection import GridSearchCV
+
+    pipeline = Pipeline([
+        ("featurizer", PairedInpaintingFeaturizer(epochs=1, random_state=0, memory=str(tmp_path), **FAST)),
+        ("knn", KNeighborsClassifier(n_neighbors=1)),
+    ])
+    search = GridSearchCV(pipeline, {"featurizer__layer": ["conv1_1", "conv2_1", "conv3_1"]},
+                          cv=StratifiedKFold(2))
+    search.fit(synthetic_crops.bags, synthetic_crops.labels)
+    cached = [p for p in tmp_path.rglob("output.pkl")]
+    # 2 folds + the refit on all data: 3 trainings instead of 3 layers x 2 folds + 1 = 7.
+    assert len(cached) == 3
+    best = search.best_estimator_.named_steps["featurizer"]
+    assert len(best.history_["loss"]) == 1
