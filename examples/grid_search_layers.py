@@ -13,7 +13,6 @@ Run ``python examples/grid_search_layers.py``.
 import argparse
 import time
 
-import numpy as np
 import pandas as pd
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.neighbors import KNeighborsClassifier

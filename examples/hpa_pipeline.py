@@ -21,7 +21,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import tifffile
 
 from skpci import CellSegmenter, PairedInpaintingFeaturizer

@@ -13,7 +13,6 @@ Run ``python examples/quickstart.py`` (about a minute on a CPU).
 import argparse
 
 import numpy as np
-
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline

@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ._network import FEATURE_LAYERS, layer_width
 
+
 def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
     """Cross-validated kNN accuracy of ``features`` for ``labels``.
 

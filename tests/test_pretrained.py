@@ -208,7 +208,6 @@ def test_keras2_file_loads_through_from_pretrained(tmp_path, synthetic_crops):
     assert featurizer.marker_channels == (1, 2)
     x = np.random.default_rng(1).random((3, 16, 16, 3), dtype=np.float32)
     from skpci._network import build_feature_extractor
-
     from skpci._preprocessing import minmax_scale_crops
 
     expected = predict(build_feature_extractor(source, ["conv3_1"]), minmax_scale_crops(x), 8)
