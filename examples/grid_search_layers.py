@@ -13,13 +13,14 @@ Run ``python examples/grid_search_layers.py``.
 import argparse
 import time
 
+import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skpci import PairedInpaintingFeaturizer
+from skpci import PairedInpaintingFeaturizer, plots
 from skpci.datasets import make_cell_crops
 
 
@@ -42,6 +43,12 @@ def main(n_images=28, random_state=0):
           f"({search.best_score_:.3f}); searched in {time.perf_counter() - started:.0f} s")
     trained = search.best_estimator_.named_steps["featurizer"].history_["loss"]
     print(f"epochs trained during the search: {len(trained)}")
+
+    table = pd.DataFrame({"features": "synthetic-32", "layer": layers,
+                          "accuracy": search.cv_results_["mean_test_score"],
+                          "accuracy_std": search.cv_results_["std_test_score"]})
+    plots.plot_layer_accuracy(table, chance=1 / len(data.localizations))
+    plt.show()
     return search
 
 

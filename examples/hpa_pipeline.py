@@ -20,12 +20,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import tifffile
 
-from skpci import CellSegmenter, PairedInpaintingFeaturizer
+from skpci import CellSegmenter, PairedInpaintingFeaturizer, plots
 from skpci.datasets import make_cell_images
 from skpci.io import list_fields
+from skpci.segmentation import load_field
 
 HPA_CHANNELS = ("blue", "green", "red", "yellow")
 
@@ -62,6 +64,10 @@ def main(fields_folder=None, scale=0.5, crop_size=32, n_jobs=2):
         if labels:
             profiles.insert(0, "localization", [labels[f] for f in field_ids])
         print(profiles.iloc[:, :5].round(3).to_string())
+        # The first field as the segmenter saw it (read from its files, downsampled).
+        first = segmenter.segment(fields[0])
+        plots.plot_segmentation(load_field(fields[0]), first, channel=0, title=f"{field_ids[0]}: nuclei and crops")
+        plt.show()
         return profiles
 
 

@@ -12,12 +12,13 @@ Run ``python examples/quickstart.py`` (about a minute on a CPU).
 
 import argparse
 
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 
-from skpci import CellSegmenter, PairedInpaintingFeaturizer
+from skpci import CellSegmenter, PairedInpaintingFeaturizer, plots
 from skpci.datasets import make_cell_images
 
 
@@ -35,6 +36,17 @@ def main(n_images=28, random_state=0):
     scores = cross_val_score(pipeline, list(fields.images), fields.labels, cv=cv)
     print(f"field-level accuracy: {scores.mean():.3f} ± {scores.std():.3f} "
           f"(chance {1 / len(fields.localizations):.3f})")
+
+    # What the segmenter found in one field, and a map of the single cells' features.
+    segmenter = pipeline.named_steps["segmenter"]
+    plots.plot_segmentation(fields.images[0], segmenter.segment(fields.images[0]), channel=1)
+    bags = segmenter.transform(list(fields.images))
+    featurizer = pipeline.named_steps["featurizer"].fit(bags)
+    cells = np.concatenate(list(bags))
+    cell_labels = np.repeat(fields.labels, [len(bag) for bag in bags])
+    plots.plot_embedding(featurizer.transform(cells), cell_labels,
+                         title="conv3_1 features of single cells (PCA)")
+    plt.show()
     return scores
 
 

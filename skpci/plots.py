@@ -1,8 +1,9 @@
 """Figures people would rather look at than read (needs matplotlib: ``pip install skpci[plot]``).
 
-Every function returns a ``matplotlib.figure.Figure``, made without pyplot, so
-nothing opens a window or piles up in pyplot's figure list; save it with
-``figure.savefig(path)``, or show it in a notebook with ``display(figure)``.
+Every function returns a ``matplotlib.figure.Figure``. When the caller has
+imported ``matplotlib.pyplot`` the figure is pyplot's (``plt.show()`` shows it);
+otherwise it is a standalone figure that never opens a window: save it with
+``figure.savefig(path)``.
 """
 
 import numpy as np
@@ -11,11 +12,19 @@ from ._preprocessing import minmax_scale_crops, resize_crops
 
 
 def _figure(**kwargs):
-    """A new Figure, made without pyplot: no GUI backend, no global figure list."""
+    """A new Figure: pyplot's when the caller uses pyplot, else a standalone one.
+
+    Scripts and notebooks that import ``matplotlib.pyplot`` get figures that
+    ``plt.show()`` displays; library use (the demo) never touches a GUI backend.
+    """
+    import sys
+
     try:
         from matplotlib.figure import Figure
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError("skpci.plots needs matplotlib: pip install 'skpci[plot]'") from error
+    if "matplotlib.pyplot" in sys.modules:
+        return sys.modules["matplotlib.pyplot"].figure(**kwargs)
     return Figure(**kwargs)
 
 
