@@ -29,7 +29,12 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "au
                     "auto_examples/*.md5", "auto_examples/*.json", "**/*.codeobj.json"]
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    # scikit-learn generates these for metadata routing; their docstrings point into its docs.
+    "exclude-members": "set_fit_request, set_score_request, set_transform_request, get_metadata_routing",
+}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 

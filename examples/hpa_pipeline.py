@@ -72,7 +72,7 @@ def main(fields_folder=None, scale=0.5, crop_size=32, n_jobs=2):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
     parser.add_argument("--fields", help="folder of <id>_{blue,green,red,yellow} files (default: synthetic)")
     parser.add_argument("--scale", type=float, default=0.5)
     parser.add_argument("--crop-size", type=int, default=32)

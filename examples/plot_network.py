@@ -43,15 +43,18 @@ for row, (part, layers) in enumerate(rows.items()):
         axis.text(x + 0.4, y + height / 2 + 0.05, f"{layer.name}\n{layer.filters} @ {size}px",
                   ha="center", va="bottom", fontsize=7)
         places[layer.name] = (x, y)
-    axis.text(x0 - 0.1, y, part, ha="right", va="center", fontsize=9, color=colors[part])
+    if part == "decoder":
+        axis.text(x0 + 2.5, y - 0.7, part, ha="center", va="center", fontsize=9, color=colors[part])
+    else:
+        axis.text(x0 - 0.1, y, part, ha="right", va="center", fontsize=9, color=colors[part])
 for start, end in (("conv5_1", "conv6_1"), ("rfpconv3_1", "conv6_1")):
     (x1, y1), (x2, y2) = places[start], places[end]
     axis.add_patch(FancyArrowPatch((x1 + 0.8, y1), (x2, y2), arrowstyle="->", mutation_scale=12))
-axis.text(0.4, 3.05, "x_in: all channels of the source cell", ha="left", fontsize=8)
+axis.text(0.0, 3.3, "x_in: all channels of the source cell", ha="left", fontsize=8)
 axis.text(0.4, -0.75, "y_rfp: marker channels of the target cell", ha="left", fontsize=8)
-axis.text(places["conv10_1"][0] + 0.4, 0.45, "y_gfp: predicted\ntarget protein", ha="center", fontsize=8)
+axis.text(places["y_gfp"][0] + 0.4, 0.3, "y_gfp: predicted\ntarget protein", ha="center", fontsize=8)
 axis.set_xlim(-2.2, 11)
-axis.set_ylim(-1, 3.5)
+axis.set_ylim(-1, 3.6)
 axis.set_axis_off()
 axis.set_title("Paired cell inpainting network (BatchNorm after every encoder convolution)")
 plt.show()

@@ -51,7 +51,7 @@ def main(n_images=28, random_state=0):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
     parser.add_argument("--images", type=int, default=28)
     args = parser.parse_args()
     main(n_images=args.images)

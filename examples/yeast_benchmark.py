@@ -1,6 +1,6 @@
 """
 Yeast benchmark: do paired-inpainting features beat hand-crafted ones on real cells?
-==================================================================================
+=====================================================================================
 
 Trains the featurizer on the authors' yeast toy crops (GFP protein + RFP
 cytosol, 2 + 1 channels; cells paired within a protein's folder), then scores
