@@ -9,11 +9,30 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def load(name):
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_network_drawing_has_a_box_per_convolution():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    load("plot_network")
+    boxes = [p for p in plt.gcf().axes[0].patches if type(p).__name__ == "Rectangle"]
+    assert len(boxes) == 14  # 5 source, 3 target-marker, 5 decoder convolutions and y_gfp
 
 
 def test_quickstart_pipeline_beats_chance():
