@@ -21,6 +21,7 @@ from ._network import (
     TARGET_MARKER_INPUT,
     build_feature_extractor,
     build_inpainting_model,
+    build_with_weights,
     layer_width,
     predict,
 )
@@ -575,9 +576,7 @@ class _ModelSnapshot:
         return cls(cls.architecture_of(model), model.get_weights())
 
     def restore(self):
-        model = build_inpainting_model(**self.architecture)
-        model.set_weights(self.weights)
-        return model
+        return build_with_weights(self.architecture, self.weights)
 
 
 def _train_weights(stacks, codes, channel_order, n_protein_channels, initial_weights, architecture, *,
@@ -591,8 +590,7 @@ def _train_weights(stacks, codes, channel_order, n_protein_channels, initial_wei
     """
     crops = prepare_crop_stacks(stacks, architecture["input_size"], channel_order, n_jobs=n_jobs)
     batches = PairBatches(crops, codes, n_protein_channels, batch_size, seed, rotations=rotations)
-    model = build_inpainting_model(**architecture)
-    model.set_weights(initial_weights)
+    model = build_with_weights(architecture, initial_weights)
     compile_for_training(model, learning_rate, beta_1)
     losses = train_epochs(model, batches, epochs, verbose=verbose)
     return model.get_weights(), losses

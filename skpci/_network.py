@@ -137,6 +137,30 @@ def build_inpainting_model(
     return keras.Model(inputs=[x_in, y_rfp], outputs=y_gfp, name="paired_cell_inpainting")
 
 
+def build_with_weights(architecture, weights, *, dtype=None):
+    """Rebuild a network from its architecture and a list of weights.
+
+    The initializers get a fixed seed: their values are overwritten at once,
+    and an unseeded build would draw from Python's global random state.
+
+    Parameters
+    ----------
+    architecture : dict
+        ``n_protein_channels``, ``n_marker_channels``, ``input_size``.
+    weights : list of ndarray
+        As returned by ``model.get_weights()``.
+    dtype : str, optional
+        Dtype policy, e.g. ``"float16"`` for compact storage.
+
+    Returns
+    -------
+    model : keras.Model
+    """
+    model = build_inpainting_model(**architecture, seed=0, dtype=dtype)
+    model.set_weights(weights)
+    return model
+
+
 def build_feature_extractor(model, layers, pooling="max"):
     """Build a model from ``x_in`` to spatially pooled features of ``layers``.
 

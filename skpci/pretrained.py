@@ -256,13 +256,13 @@ def save_model_directory(model, path, card, *, dtype="float16", overwrite=False)
     -------
     path : pathlib.Path
     """
-    from ._network import build_inpainting_model
+    from ._network import build_with_weights
 
     with atomic_directory(path, overwrite=overwrite) as staging:
         stored = model
         if dtype != "float32":
-            stored = build_inpainting_model(**card["architecture"], dtype=dtype)
-            stored.set_weights([w.astype(dtype) for w in model.get_weights()])
+            stored = build_with_weights(card["architecture"], [w.astype(dtype) for w in model.get_weights()],
+                                        dtype=dtype)
         stored.save_weights(staging / WEIGHTS_FILE)
         card = dict(card, weights={"file": WEIGHTS_FILE, "dtype": dtype,
                                    "sha256": sha256_of(staging / WEIGHTS_FILE)})

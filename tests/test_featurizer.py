@@ -67,11 +67,14 @@ def test_two_fits_with_the_same_random_state_give_identical_features(fitted_feat
                               fitted_featurizer.transform(synthetic_crops.cells[:5]))
 
 
-def test_fit_leaves_global_random_state_alone(synthetic_crops):
+def test_fit_pickle_and_save_leave_global_random_state_alone(synthetic_crops, tmp_path):
     np.random.seed(123)
     random.seed(123)
     numpy_state, python_state = np.random.get_state(), random.getstate()
-    PairedInpaintingFeaturizer(epochs=1, random_state=0, **FAST).fit(synthetic_crops.bags[:3])
+    fitted = PairedInpaintingFeaturizer(epochs=1, random_state=0, memory=str(tmp_path / "cache"),
+                                        **FAST).fit(synthetic_crops.bags[:3])
+    pickle.loads(pickle.dumps(fitted)).transform(synthetic_crops.cells[:2])
+    fitted.save_pretrained(tmp_path / "model")
     assert random.getstate() == python_state
     after = np.random.get_state()
     assert np.array_equal(after[1], numpy_state[1]) and after[2] == numpy_state[2]
