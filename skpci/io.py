@@ -50,7 +50,9 @@ def read_image(path):
         else:
             import imageio.v3 as iio
 
-            image = iio.imread(path)
+            # Pillow reads PNG and JPEG; naming it avoids probing every other plugin on bad files.
+            plugin = "pillow" if path.suffix.lower() in (".png", ".jpg", ".jpeg") else None
+            image = iio.imread(path, plugin=plugin)
     except Exception as error:  # decoders raise many types; report them as one.
         raise OSError(f"Cannot read image {str(path)!r}: {error}") from error
     if image.size == 0:
