@@ -7,6 +7,7 @@ The estimator speaks NumPy at its boundary; Keras stays inside
 import numbers
 import warnings
 
+import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
@@ -27,7 +28,7 @@ from ._network import (
 )
 from ._pairing import encode_groups
 from ._preprocessing import check_channel_roles, check_crops, prepare_crop_stacks, prepare_crops
-from ._training import PairBatches, compile_for_training, train_epochs
+from ._training import Checkpoint, PairBatches, TrainingInterrupted, compile_for_training, train_epochs
 
 _POOLINGS = ("max", "mean")
 _AGGREGATES = {"mean": np.mean, "median": np.median}
@@ -83,6 +84,11 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         everything that shapes the weights (data, channel roles, input size,
         training parameters, seed), not ``layer``, ``pooling`` or
         ``aggregate``, so a grid search over those trains once per split.
+    checkpoint_dir : str, path or None, default=None
+        Folder for a checkpoint written (atomically) after every epoch. Fitting
+        again with the same folder after a crash, kill or Ctrl-C resumes from
+        the last completed epoch and ends in the same state as an
+        uninterrupted run; a checkpoint of a different run is refused.
     n_jobs : int or None, default=None
         Parallel workers (joblib) for crop preprocessing. The network runs
         in the main process (on a GPU when Keras finds one).
@@ -106,6 +112,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         Number of cells used in ``fit``.
     pretrained_card_ : dict or None
         Model card of the pretrained model loaded from ``weights``, if any.
+    resumed_from_epoch_ : int
+        Epochs restored from ``checkpoint_dir`` instead of trained (0 if none).
 
     See Also
     --------
@@ -154,6 +162,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         rotations=False,
         weights=None,
         memory=None,
+        checkpoint_dir=None,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -171,6 +180,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         self.rotations = rotations
         self.weights = weights
         self.memory = memory
+        self.checkpoint_dir = checkpoint_dir
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -212,19 +222,30 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         if self.weights is not None:
             card = self._load_pretrained(model, architecture)
 
-        losses = []
+        losses, initial_epoch = [], 0
         if self.epochs > 0:
             train = _train_weights
             if self.memory is not None:
                 # Everything that shapes the weights is an argument; layer, pooling and
                 # aggregate are not, so a grid over them trains once per data split.
-                train = check_memory(self.memory).cache(_train_weights, ignore=["n_jobs", "verbose"])
-            trained, losses = train(
-                data.stacks, codes, protein + marker, len(protein), model.get_weights(), architecture,
-                seed=pair_seed, epochs=self.epochs, batch_size=self.batch_size,
-                learning_rate=self.learning_rate, beta_1=self.beta_1, rotations=self.rotations,
-                n_jobs=self.n_jobs, verbose=self.verbose,
-            )
+                train = check_memory(self.memory).cache(
+                    _train_weights, ignore=["n_jobs", "verbose", "checkpoint_dir"])
+            try:
+                trained, losses, initial_epoch = train(
+                    data.stacks, codes, protein + marker, len(protein), model.get_weights(), architecture,
+                    seed=pair_seed, epochs=self.epochs, batch_size=self.batch_size,
+                    learning_rate=self.learning_rate, beta_1=self.beta_1, rotations=self.rotations,
+                    n_jobs=self.n_jobs, verbose=self.verbose, checkpoint_dir=self.checkpoint_dir,
+                )
+            except TrainingInterrupted as stop:
+                trained, losses = stop.weights, stop.losses
+                resume = (f"; fit again with the same checkpoint_dir to resume"
+                          if self.checkpoint_dir is not None else "")
+                warnings.warn(
+                    f"Training interrupted after {len(losses)} of {self.epochs} epochs; the featurizer "
+                    f"keeps the weights of the last completed epoch and is usable{resume}.",
+                    UserWarning, stacklevel=2,
+                )
             model.set_weights(trained)
 
         self.model_ = model
@@ -234,6 +255,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         self.marker_channels_ = marker
         self.n_cells_fit_ = data.n_cells
         self.pretrained_card_ = card
+        self.resumed_from_epoch_ = initial_epoch
         self._extractors = {}
         return self
 
@@ -580,20 +602,58 @@ class _ModelSnapshot:
 
 
 def _train_weights(stacks, codes, channel_order, n_protein_channels, initial_weights, architecture, *,
-                   seed, epochs, batch_size, learning_rate, beta_1, rotations, n_jobs, verbose):
+                   seed, epochs, batch_size, learning_rate, beta_1, rotations, n_jobs, verbose,
+                   checkpoint_dir=None):
     """Train a network from ``initial_weights``; a pure function, so joblib.Memory can cache it.
+
+    With ``checkpoint_dir``, the state after every epoch is saved there and a
+    saved state of the same run is resumed.
 
     Returns
     -------
     weights : list of ndarray
     losses : list of float
+        Loss of every epoch, those of a resumed checkpoint included.
+    initial_epoch : int
+        Epochs taken from the checkpoint (0 without one).
+
+    Raises
+    ------
+    TrainingInterrupted
+        On Ctrl-C, with the weights and losses of the last completed epoch.
     """
     crops = prepare_crop_stacks(stacks, architecture["input_size"], channel_order, n_jobs=n_jobs)
     batches = PairBatches(crops, codes, n_protein_channels, batch_size, seed, rotations=rotations)
     model = build_with_weights(architecture, initial_weights)
     compile_for_training(model, learning_rate, beta_1)
-    losses = train_epochs(model, batches, epochs, verbose=verbose)
-    return model.get_weights(), losses
+    checkpoint, initial_epoch, losses = None, 0, []
+    if checkpoint_dir is not None:
+        fingerprint = joblib.hash((stacks, codes, channel_order, n_protein_channels, initial_weights,
+                                   architecture, seed, batch_size, learning_rate, beta_1, rotations))
+        checkpoint = Checkpoint(checkpoint_dir, fingerprint)
+        resumed = checkpoint.load(model)
+        if resumed is not None:
+            initial_epoch, losses = resumed
+    last_completed = [model.get_weights()]
+
+    def completed(epoch, loss):
+        losses.append(loss)
+        last_completed[0] = model.get_weights()
+        if checkpoint is not None:
+            checkpoint.save(model, epoch + 1, losses)
+
+    try:
+        train_epochs(model, batches, epochs, initial_epoch=min(initial_epoch, epochs), verbose=verbose,
+                     on_epoch_end=completed)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(last_completed[0], list(losses)) from None
+    except FloatingPointError as error:
+        if checkpoint is not None:
+            raise FloatingPointError(
+                f"{error} The last good state (epoch {len(losses)}) is kept in {str(checkpoint_dir)!r}."
+            ) from error
+        raise
+    return model.get_weights(), losses, initial_epoch
 
 
 def _describe_architecture(architecture):

@@ -7,12 +7,15 @@ keeps training reproducible with prefetching threads and lets an epoch be
 replayed exactly.
 """
 
+import json
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._files import atomic_file
 from ._network import SOURCE_INPUT, TARGET_MARKER_INPUT
 from ._pairing import pairable_cells, sample_partners
 
@@ -121,7 +124,7 @@ def compile_for_training(model, learning_rate=1e-4, beta_1=0.5):
     return model
 
 
-def train_epochs(model, batches, epochs, *, initial_epoch=0, verbose=0, callbacks=()):
+def train_epochs(model, batches, epochs, *, initial_epoch=0, verbose=0, callbacks=(), on_epoch_end=None):
     """Train a compiled ``model`` on ``batches`` for ``epochs`` epochs.
 
     Each epoch redraws its pairs with :meth:`PairBatches.set_epoch`.
@@ -137,6 +140,9 @@ def train_epochs(model, batches, epochs, *, initial_epoch=0, verbose=0, callback
     verbose : int, default=0
         ``> 0`` shows a progress bar over all batches.
     callbacks : sequence of keras.callbacks.Callback
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(epoch, loss)`` after each epoch whose loss is
+        finite (``epoch`` counts from 0).
 
     Returns
     -------
@@ -166,5 +172,82 @@ def train_epochs(model, batches, epochs, *, initial_epoch=0, verbose=0, callback
                     "Try a lower learning_rate, or check the crops for extreme values."
                 )
             losses.append(loss)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, loss)
     return losses
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped by Ctrl-C; carries the state after the last completed epoch."""
+
+    def __init__(self, weights, losses):
+        super().__init__(f"interrupted after {len(losses)} completed epoch(s)")
+        self.weights = weights
+        self.losses = losses
+
+
+class Checkpoint:
+    """The training state after an epoch, in one file that is replaced atomically.
+
+    ``checkpoint.npz`` holds the model's weights (BatchNorm statistics
+    included), the optimizer's variables (step count and Adam moments) and a
+    JSON record of the epoch, the losses and a fingerprint of the run. Because
+    each epoch's pairs and flips derive from ``(seed, epoch)``, resuming from
+    it ends in the same state as an uninterrupted run.
+
+    Parameters
+    ----------
+    directory : str or path-like
+    fingerprint : str
+        Identifies the run (data, architecture, training parameters, seed);
+        a checkpoint of another run is refused.
+    """
+
+    FILE = "checkpoint.npz"
+
+    def __init__(self, directory, fingerprint):
+        self.path = Path(directory) / self.FILE
+        self.fingerprint = fingerprint
+
+    def read_state(self):
+        """The JSON record of the saved checkpoint, or None when there is none."""
+        if not self.path.is_file():
+            return None
+        try:
+            with np.load(self.path) as saved:
+                return json.loads(str(saved["state"]))
+        except (OSError, ValueError, KeyError) as error:
+            raise ValueError(f"The checkpoint {str(self.path)!r} is unreadable: {error}") from error
+
+    def load(self, model):
+        """Restore a compiled ``model`` and its optimizer; return ``(epoch, losses)`` or None."""
+        state = self.read_state()
+        if state is None:
+            return None
+        if state["fingerprint"] != self.fingerprint:
+            raise ValueError(
+                f"{str(self.path.parent)!r} holds a checkpoint of a different training run (other "
+                "data, channels, parameters or random_state). Use another checkpoint_dir, or "
+                "delete the checkpoint to start over."
+            )
+        with np.load(self.path) as saved:
+            model.set_weights([saved[f"weight_{i}"] for i in range(state["n_weights"])])
+            optimizer = model.optimizer
+            optimizer.build(model.trainable_variables)
+            for i, variable in enumerate(optimizer.variables):
+                variable.assign(saved[f"optimizer_{i}"])
+        return state["epoch"], list(state["losses"])
+
+    def save(self, model, epoch, losses):
+        """Write the state after ``epoch`` completed epochs."""
+        weights = model.get_weights()
+        state = {"fingerprint": self.fingerprint, "epoch": epoch, "losses": list(losses),
+                 "n_weights": len(weights)}
+        arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
+        arrays.update({f"optimizer_{i}": keras.ops.convert_to_numpy(v)
+                       for i, v in enumerate(model.optimizer.variables)})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(self.path) as temporary:
+            with open(temporary, "wb") as out:
+                np.savez(out, state=np.array(json.dumps(state)), **arrays)
 
