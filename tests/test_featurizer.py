@@ -253,3 +253,19 @@ def test_grid_search_over_layers_with_memory_trains_once_per_split(synthetic_cro
     assert len(cached) == 3
     best = search.best_estimator_.named_steps["featurizer"]
     assert len(best.history_["loss"]) == 1
+
+
+def test_channel_index_out_of_range_names_the_valid_indices(synthetic_crops):
+    featurizer = PairedInpaintingFeaturizer(protein_channels=(0,), marker_channels=(1, 3), input_size=16, epochs=0)
+    with pytest.raises(ValueError, match="names channel 3, but the crops have 3 channels .valid indices: 0..2"):
+        featurizer.fit(synthetic_crops.bags)
+
+
+def test_negative_and_constant_crops_give_finite_features(fitted_featurizer, synthetic_crops):
+    cells = synthetic_crops.cells[:4].copy()
+    cells[0] -= 5.0  # negative intensities (e.g. after background subtraction)
+    cells[1] = 0.25  # a constant crop
+    features = fitted_featurizer.transform(cells)
+    assert np.isfinite(features).all()
+    np.testing.assert_allclose(features[0], fitted_featurizer.transform(synthetic_crops.cells[:1])[0],
+                               rtol=1e-4, atol=1e-6)  # a shift changes nothing after min-max scaling
