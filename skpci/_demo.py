@@ -89,10 +89,8 @@ def _save_figures(output, featurizer, table, data, echo):
         return
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    first = data.groups == 0
-    cells = data.cells[first]
-    segmenter = CellSegmenter(nuclear_channel=CHANNELS.index("nucleus"), scale=1, crop_size=32,
-                              min_nucleus_area=12, border="pad")
+    cells = data.cells[data.groups == 0]
+    first_field = data.fields.images[0]
     figures = {
         "inpainting.png": plots.plot_inpainting(featurizer, cells[:-1], cells[1:], n_pairs=5),
         "embedding.png": plots.plot_embedding(
@@ -100,7 +98,7 @@ def _save_figures(output, featurizer, table, data, echo):
             title="conv3_1 features of single cells (PCA), by localization"),
         "layers.png": plots.plot_layer_accuracy(table, chance=1 / len(data.localizations)),
         "segmentation.png": plots.plot_segmentation(
-            data.fields.images[0], segmenter.segment(data.fields.images[0]),
+            first_field, data.segmenter.segment(first_field),
             channel=CHANNELS.index("nucleus"), title="Nuclei found in the first synthetic field"),
     }
     for name, figure in figures.items():
@@ -125,7 +123,7 @@ def _segmented_fields(n_images, random_state, verbose, echo):
          f"channels {CHANNELS}; segmented {sum(sizes)} cells ({true_nuclei} true nuclei).")
     return Bunch(bags=bags, cells=np.concatenate(list(bags)), groups=np.repeat(np.arange(n_images), sizes),
                  cell_labels=np.repeat(fields.labels, sizes), localizations=fields.localizations,
-                 fields=fields)
+                 fields=fields, segmenter=segmenter)
 
 
 def format_table(table):
