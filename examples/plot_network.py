@@ -32,7 +32,7 @@ for layer in convolutions:
 figure, axis = plt.subplots(figsize=(11, 4.5))
 colors = {"source encoder": "tab:green", "target-marker encoder": "tab:purple", "decoder": "tab:orange"}
 places = {}
-for row, (part, layers) in enumerate(rows.items()):
+for part, layers in rows.items():
     y = {"source encoder": 2.2, "target-marker encoder": 0.0, "decoder": 1.1}[part]
     x0 = 0 if part != "decoder" else 5.6
     for k, layer in enumerate(layers):

@@ -239,7 +239,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
                 )
             except TrainingInterrupted as stop:
                 trained, losses = stop.weights, stop.losses
-                resume = (f"; fit again with the same checkpoint_dir to resume"
+                resume = ("; fit again with the same checkpoint_dir to resume"
                           if self.checkpoint_dir is not None else "")
                 warnings.warn(
                     f"Training interrupted after {len(losses)} of {self.epochs} epochs; the featurizer "
