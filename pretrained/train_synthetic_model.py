@@ -12,7 +12,7 @@ import sys
 import time
 
 from skpci import PairedInpaintingFeaturizer
-from skpci.datasets import make_cell_crops
+from skpci.datasets import CHANNELS, make_cell_crops
 
 TRAINING_DATA = dict(n_images=140, image_size=160, cell_radius=8, crop_size=32, random_state=1)
 MODEL = dict(protein_channels=(0,), marker_channels=(1, 2), input_size=32, epochs=16,
@@ -27,6 +27,7 @@ def main(output):
     print(f"{len(data.cells)} cells, {minutes:.1f} min, losses {featurizer.history_['loss']}")
     featurizer.save_pretrained(
         output,
+        channel_names=list(CHANNELS),
         training_data=f"skpci.datasets.make_cell_crops({TRAINING_DATA}): {len(data.cells)} cells "
                       f"in {TRAINING_DATA['n_images']} synthetic fields, 7 localization classes",
     )

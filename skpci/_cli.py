@@ -10,6 +10,8 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="skpci",
         description="Paired cell inpainting: self-supervised features for single-cell microscopy.",
+        epilog="exit codes: 0 success, 1 error (message on stderr; --debug shows the traceback), "
+               "2 bad arguments, 130 interrupted",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -33,7 +35,68 @@ def _parser():
                       help="folder for the figures (default: ./skpci-demo-output)")
     demo.add_argument("--no-figures", action="store_true", help="do not draw figures")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    crops_help = "folder of crops, <folder>/<image>_<cell>_<channel>.tif (as the authors' toy sets)"
+    fit = commands.add_parser(
+        "fit", help="train on a crop folder and write a model directory",
+        description="Train paired cell inpainting on single-cell crops; cells are paired within "
+                    "their folder (a strain or well) or image.",
+        epilog="example:\n  skpci fit yeast_toy -o yeast-model --channels gfp,rfp --protein gfp "
+               "--markers rfp --epochs 30\n  (Ctrl-C stops cleanly; with --checkpoint-dir a rerun resumes)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fit.add_argument("crops", help=crops_help)
+    fit.add_argument("-o", "--output", required=True, help="model directory to write")
+    fit.add_argument("--channels", required=True, help="channel file suffixes, comma-separated, e.g. gfp,rfp")
+    fit.add_argument("--protein", required=True, help="protein channel name(s), comma-separated")
+    fit.add_argument("--markers", required=True, help="marker channel name(s), comma-separated")
+    fit.add_argument("--group-by", choices=("folder", "image"), default="folder",
+                     help="pair cells within a folder or within an image (default: folder)")
+    fit.add_argument("--input-size", type=int, default=64)
+    fit.add_argument("--epochs", type=int, default=30)
+    fit.add_argument("--batch-size", type=int, default=64)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--checkpoint-dir", help="save a checkpoint each epoch here; rerun to resume")
+    fit.add_argument("--from-pretrained", help="start from these weights (name or path) and fine-tune")
+    fit.add_argument("--jobs", type=int, default=None, help="parallel workers for reading and preprocessing")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    features = commands.add_parser(
+        "features", help="write features of every cell (or per image) of a crop folder",
+        description="Extract paired cell inpainting features with a trained or bundled model.",
+        epilog="examples:\n  skpci features yeast_toy --model yeast-model -o features.csv\n"
+               "  skpci features yeast_toy --model yeast-model --layer conv3_1,conv4_1 --per image -o images.parquet",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    features.add_argument("crops", help=crops_help)
+    features.add_argument("--model", required=True, help="model directory or registered name")
+    features.add_argument("-o", "--output", required=True, help="table to write (.csv or .parquet)")
+    features.add_argument("--layer", default="conv3_1", help="layer(s), comma-separated (default: conv3_1)")
+    features.add_argument("--per", choices=("cell", "image", "folder"), default="cell",
+                          help="one row per cell, or the mean per image or folder (default: cell)")
+    features.add_argument("--channels", help="channel suffixes in the model's order (default: from the model)")
+    features.add_argument("--jobs", type=int, default=None)
+    features.add_argument("--quiet", action="store_true")
+
+    benchmark = commands.add_parser(
+        "benchmark", help="kNN benchmark of a model's layers against baselines on labelled crops",
+        description="Cross-validated kNN classification of the crops' folder (or image) labels, "
+                    "per layer, next to hand-crafted and brightness baselines.",
+        epilog="example:\n  skpci benchmark yeast_toy --model yeast-model --folds image",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    benchmark.add_argument("crops", help=crops_help)
+    benchmark.add_argument("--model", required=True, help="model directory or registered name")
+    benchmark.add_argument("--channels", help="channel suffixes in the model's order (default: from the model)")
+    benchmark.add_argument("--labels", choices=("folder", "image"), default="folder")
+    benchmark.add_argument("--folds", choices=("image", "folder"), default="image",
+                           help="cells of one image (or folder) never split across folds")
+    benchmark.add_argument("--jobs", type=int, default=None)
     return parser
+
+
+def _names(text):
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 @contextlib.contextmanager
@@ -80,10 +143,28 @@ def main(argv=None):
             run_demo(n_images=args.images, epochs=args.epochs, input_size=args.input_size,
                      random_state=args.seed, verbose=0 if args.quiet else 1,
                      output=None if args.no_figures else args.output)
+        elif args.command == "fit":
+            from ._commands import fit_command
+
+            fit_command(args.crops, args.output, channels=_names(args.channels), protein=_names(args.protein),
+                        markers=_names(args.markers), group_by=args.group_by, input_size=args.input_size,
+                        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                        checkpoint_dir=args.checkpoint_dir, start_from=args.from_pretrained, n_jobs=args.jobs,
+                        verbose=0 if args.quiet else 1)
+        elif args.command == "features":
+            from ._commands import features_command
+
+            features_command(args.crops, args.model, args.output, layer=args.layer, per=args.per,
+                             channels=_names(args.channels), n_jobs=args.jobs, verbose=0 if args.quiet else 1)
+        elif args.command == "benchmark":
+            from ._commands import benchmark_command
+
+            benchmark_command(args.crops, args.model, channels=_names(args.channels), labels=args.labels,
+                              folds=args.folds, n_jobs=args.jobs)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError) as error:
+    except (ValueError, TypeError, OSError, FloatingPointError) as error:
         if args.debug:
             raise
         print(f"skpci: error: {error}", file=sys.stderr)

@@ -317,7 +317,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         }
         return cls(**{**defaults, **params})
 
-    def save_pretrained(self, path, *, training_data=None, dtype="float16", overwrite=False):
+    def save_pretrained(self, path, *, training_data=None, channel_names=None, dtype="float16",
+                        overwrite=False):
         """Write the fitted network as a model directory (weights + model card).
 
         The directory appears complete or not at all.
@@ -327,6 +328,9 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         path : str or path-like
         training_data : str, optional
             What the model was trained on, for the model card.
+        channel_names : list of str, optional
+            Names of the input channels (e.g. ``["gfp", "rfp"]``), recorded so
+            that readers can find the same channels again.
         dtype : {"float16", "float32"}, default="float16"
             Storage precision; float16 halves the size and changes features by
             about 1e-3 relative.
@@ -344,6 +348,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
             protein_channels=self.protein_channels_,
             marker_channels=self.marker_channels_,
             n_channels_in=self.n_channels_in_,
+            channel_names=channel_names,
             training={
                 "data": training_data or "not described",
                 "cells": self.n_cells_fit_,

@@ -270,7 +270,7 @@ def save_model_directory(model, path, card, *, dtype="float16", overwrite=False)
     return Path(path)
 
 
-def make_card(*, architecture, protein_channels, marker_channels, n_channels_in, training):
+def make_card(*, architecture, protein_channels, marker_channels, n_channels_in, training, channel_names=None):
     """A model card for :func:`save_model_directory`."""
     import keras
 
@@ -285,6 +285,7 @@ def make_card(*, architecture, protein_channels, marker_channels, n_channels_in,
             "protein_channels": list(protein_channels),
             "marker_channels": list(marker_channels),
             "network_input_order": "protein channels first, then markers",
+            **({"names": list(channel_names)} if channel_names is not None else {}),
         },
         "normalization": "crops resized to input_size, then each channel of each crop min-max scaled to [0, 1]",
         "training": training,

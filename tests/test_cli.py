@@ -63,3 +63,68 @@ def test_errors_are_one_line_without_traceback():
     assert result.returncode == 1
     assert result.stderr.startswith("skpci: error:") and "multiple of 4" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def crop_folder(tmp_path_factory):
+    """Synthetic crops written like the authors' sets: <class>/<image>_<cell>_<channel>.tif."""
+    import tifffile
+
+    from skpci.datasets import make_cell_crops
+
+    data = make_cell_crops(n_images=8, image_size=112, cell_radius=8, crop_size=32, random_state=0,
+                           localizations=("nucleus", "plasma_membrane"))
+    root = tmp_path_factory.mktemp("crops")
+    for index, (bag, label) in enumerate(zip(data.bags, data.labels)):
+        (root / label).mkdir(exist_ok=True)
+        for cell, crop in enumerate(bag):
+            for channel, name in enumerate(("protein", "nucleus", "cytosol")):
+                tifffile.imwrite(root / label / f"field{index}_{cell}_{name}.tif", crop[..., channel])
+    return root, sum(len(bag) for bag in data.bags)
+
+
+def test_fit_features_and_benchmark_commands_on_a_crop_folder(crop_folder, tmp_path):
+    import json
+
+    import pandas as pd
+
+    root, n_cells = crop_folder
+    model = tmp_path / "model"
+    fit = _skpci("fit", str(root), "-o", str(model), "--channels", "protein,nucleus,cytosol",
+                 "--protein", "protein", "--markers", "nucleus,cytosol", "--group-by", "image",
+                 "--input-size", "16", "--epochs", "1", "--batch-size", "16", "--quiet")
+    assert fit.returncode == 0, fit.stderr
+    card = json.loads((model / "model_card.json").read_text())
+    assert card["channels"]["names"] == ["protein", "nucleus", "cytosol"]
+    assert card["training"]["epochs"] == 1
+
+    cells = _skpci("features", str(root), "--model", str(model), "-o", str(tmp_path / "cells.csv"), "--quiet")
+    assert cells.returncode == 0, cells.stderr
+    table = pd.read_csv(tmp_path / "cells.csv")
+    assert len(table) == n_cells and list(table.columns[:3]) == ["folder", "image", "cell"]
+    assert table.shape[1] == 3 + 384
+
+    images = _skpci("features", str(root), "--model", str(model), "--per", "image", "--layer", "conv1_1,conv2_1",
+                    "-o", str(tmp_path / "images.csv"), "--quiet")
+    assert images.returncode == 0, images.stderr
+    per_image = pd.read_csv(tmp_path / "images.csv")
+    assert len(per_image) == 8 and per_image["n_cells"].sum() == n_cells
+    assert "conv2_1_255" in per_image.columns
+
+    bench = _skpci("benchmark", str(root), "--model", str(model))
+    assert bench.returncode == 0, bench.stderr
+    assert "conv3_1" in bench.stdout and "hand-crafted" in bench.stdout and "brightness" in bench.stdout
+
+
+def test_command_errors_are_clear_and_debug_shows_the_traceback(crop_folder, tmp_path):
+    root, _ = crop_folder
+    wrong = _skpci("fit", str(root), "-o", str(tmp_path / "m"), "--channels", "protein,nucleus",
+                   "--protein", "protein", "--markers", "cytosol", "--epochs", "1")
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == ("skpci: error: Channel(s) ['cytosol'] are not among --channels "
+                                    "['protein', 'nucleus'].")
+    missing = _skpci("--debug", "features", str(tmp_path / "nowhere"), "--model", "synthetic-32",
+                     "-o", str(tmp_path / "x.csv"))
+    assert missing.returncode == 1 and "Traceback" in missing.stderr and "No such folder" in missing.stderr
+    bad_table = _skpci("features", str(root), "--model", "synthetic-32", "-o", str(tmp_path / "x.txt"))
+    assert bad_table.returncode == 1 and "must end in .csv or .parquet" in bad_table.stderr
