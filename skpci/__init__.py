@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "CellSegmenter": "._segmenter",
+    "CropStore": ".store",
     "PairedInpaintingFeaturizer": "._featurizer",
 }
 

@@ -7,14 +7,21 @@ The estimator speaks NumPy at its boundary; Keras stays inside
 import numbers
 import warnings
 
+from pathlib import Path
+
+import h5py
 import joblib
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, check_memory
 from tqdm.auto import tqdm
 
 from . import pretrained
+from ._crop_sources import MemoryCrops, StoreCrops
+from ._devices import distribution_scope
+from ._files import atomic_file
 from ._inputs import parse_crop_input
 from ._network import (
     FEATURE_LAYERS,
@@ -29,6 +36,7 @@ from ._network import (
 from ._pairing import encode_groups
 from ._preprocessing import check_channel_roles, check_crops, prepare_crop_stacks, prepare_crops
 from ._training import Checkpoint, PairBatches, TrainingInterrupted, compile_for_training, train_epochs
+from .store import CropStore
 
 _POOLINGS = ("max", "mean")
 _AGGREGATES = {"mean": np.mean, "median": np.median}
@@ -89,6 +97,13 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         again with the same folder after a crash, kill or Ctrl-C resumes from
         the last completed epoch and ends in the same state as an
         uninterrupted run; a checkpoint of a different run is refused.
+    devices : None, "all" or int, default=None
+        Data-parallel training: ``None`` trains on Keras's default device
+        (a GPU when there is one); ``"all"`` on every visible accelerator
+        (or every logical CPU device when there is none); ``n`` on the first
+        ``n``. Uses ``tf.distribute.MirroredStrategy`` on TensorFlow and
+        ``keras.distribution.DataParallel`` on JAX; each batch of
+        ``batch_size`` is split across the devices.
     n_jobs : int or None, default=None
         Parallel workers (joblib) for crop preprocessing. The network runs
         in the main process (on a GPU when Keras finds one).
@@ -114,6 +129,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         Model card of the pretrained model loaded from ``weights``, if any.
     resumed_from_epoch_ : int
         Epochs restored from ``checkpoint_dir`` instead of trained (0 if none).
+    n_devices_ : int
+        Devices training ran on (1 without ``devices`` or without training).
 
     See Also
     --------
@@ -126,6 +143,13 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
     and ``transform`` returns one row per bag. *Cells*: one
     ``(n_cells, h, w, C)`` array with ``fit(X, groups=...)``; ``transform``
     returns one row per cell. An empty bag gets a row of NaN (and a warning).
+A :class:`~skpci.CropStore` is read like cells with their groups: ``fit``
+streams blocks of whole groups from disk, ``transform`` returns one row per
+stored cell, and :meth:`write_features` writes them to a table or the store.
+
+    Crops are kept in their own dtype and scaled batch by batch, so a uint8
+    data set takes one byte per pixel while training (crops that need
+    resizing are prepared ahead as float16).
 
     The source network input holds the protein channels first, then the
     markers, in the order given.
@@ -163,6 +187,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         weights=None,
         memory=None,
         checkpoint_dir=None,
+        devices=None,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -181,6 +206,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         self.weights = weights
         self.memory = memory
         self.checkpoint_dir = checkpoint_dir
+        self.devices = devices
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -192,26 +218,31 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : list of ndarray, or ndarray of shape (n_cells, h, w, C)
-            Bags of crops (one per image) or one stack of cells.
+        X : list of ndarray, ndarray of shape (n_cells, h, w, C), or CropStore
+            Bags of crops (one per image), one stack of cells, or a store
+            (streamed from disk, pairing within the stored groups).
         y : None
             Ignored; training is self-supervised.
         groups : array-like of shape (n_cells,), optional
             With a stack of cells, the image (or strain, well...) of each
             cell; partners are drawn within a group. Required for that form
             when training (``epochs > 0``), not allowed with bags (a bag is
-            its own group).
+            its own group) or a store (which records groups).
 
         Returns
         -------
         self : PairedInpaintingFeaturizer
         """
         self._check_params()
-        data = parse_crop_input(X)
-        n_channels = data.stacks[0].shape[-1]
+        if isinstance(X, CropStore):
+            crops, codes, n_cells = X, None, len(_check_store(X, groups))
+            n_channels = X.crop_shape[-1]
+        else:
+            data = parse_crop_input(X)
+            crops, n_cells, n_channels = data.stacks, data.n_cells, data.stacks[0].shape[-1]
+            # Pairs are only needed for training; loading pretrained weights needs no groups.
+            codes = self._group_codes(data, groups) if self.epochs > 0 else None
         protein, marker = check_channel_roles(self.protein_channels, self.marker_channels, n_channels)
-        # Pairs are only needed for training; loading pretrained weights needs no groups.
-        codes = self._group_codes(data, groups) if self.epochs > 0 else None
 
         rng = check_random_state(self.random_state)
         init_seed, pair_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
@@ -222,7 +253,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         if self.weights is not None:
             card = self._load_pretrained(model, architecture)
 
-        losses, initial_epoch = [], 0
+        losses, initial_epoch, n_devices = [], 0, 1
         if self.epochs > 0:
             train = _train_weights
             if self.memory is not None:
@@ -231,11 +262,12 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
                 train = check_memory(self.memory).cache(
                     _train_weights, ignore=["n_jobs", "verbose", "checkpoint_dir"])
             try:
-                trained, losses, initial_epoch = train(
-                    data.stacks, codes, protein + marker, len(protein), model.get_weights(), architecture,
+                trained, losses, initial_epoch, n_devices = train(
+                    crops, codes, protein + marker, len(protein), model.get_weights(), architecture,
                     seed=pair_seed, epochs=self.epochs, batch_size=self.batch_size,
                     learning_rate=self.learning_rate, beta_1=self.beta_1, rotations=self.rotations,
-                    n_jobs=self.n_jobs, verbose=self.verbose, checkpoint_dir=self.checkpoint_dir,
+                    devices=self.devices, n_jobs=self.n_jobs, verbose=self.verbose,
+                    checkpoint_dir=self.checkpoint_dir,
                 )
             except TrainingInterrupted as stop:
                 trained, losses = stop.weights, stop.losses
@@ -253,9 +285,10 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         self.n_channels_in_ = n_channels
         self.protein_channels_ = protein
         self.marker_channels_ = marker
-        self.n_cells_fit_ = data.n_cells
+        self.n_cells_fit_ = n_cells
         self.pretrained_card_ = card
         self.resumed_from_epoch_ = initial_epoch
+        self.n_devices_ = n_devices
         self._extractors = {}
         return self
 
@@ -417,16 +450,19 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : list of ndarray, or ndarray of shape (n_cells, h, w, C)
-            Bags of crops or one stack of cells, with ``n_channels_in_``
-            channels.
+        X : list of ndarray, ndarray of shape (n_cells, h, w, C), or CropStore
+            Bags of crops, one stack of cells, or a store, with
+            ``n_channels_in_`` channels.
 
         Returns
         -------
         features : ndarray of float32, shape (n_bags or n_cells, n_features)
+            One row per bag; per cell for a stack of cells or a store.
         """
         check_is_fitted(self, "model_")
         self._check_params()
+        if isinstance(X, CropStore):
+            return self._cell_features(_check_store(X, n_channels=self.n_channels_in_))
         data = parse_crop_input(X, n_channels=self.n_channels_in_)
         cell_features = self._cell_features(data.stacks)
         if not data.is_bags:
@@ -434,14 +470,82 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         return self._aggregate_bags(cell_features, data.bag_sizes)
 
     def _cell_features(self, stacks):
+        """Features of every cell of ``stacks`` (a list of crop stacks, or a store), block by block."""
         extractor = self._extractor(self._feature_layers(), self.pooling)
         channel_order = self.protein_channels_ + self.marker_channels_
-        blocks = list(_blocks_of_cells(stacks, _TRANSFORM_BLOCK))
-        features = [np.zeros((0, self._n_features()), dtype=np.float32)]
-        for block in tqdm(blocks, disable=not self.verbose or len(blocks) < 2, desc="features", unit="block"):
+        if isinstance(stacks, CropStore):
+            n_cells = len(stacks)
+            blocks = ([stacks.read(start, start + _TRANSFORM_BLOCK)] for start in range(0, n_cells, _TRANSFORM_BLOCK))
+        else:
+            n_cells = sum(len(stack) for stack in stacks)
+            blocks = _blocks_of_cells(stacks, _TRANSFORM_BLOCK)
+        features = np.zeros((n_cells, self._n_features()), dtype=np.float32)
+        n_blocks = -(-n_cells // _TRANSFORM_BLOCK)
+        for index, block in enumerate(tqdm(blocks, total=n_blocks, disable=not self.verbose or n_blocks < 2,
+                                           desc="features", unit="block")):
             crops = prepare_crop_stacks(block, self.input_size, channel_order, n_jobs=self.n_jobs)
-            features.append(predict(extractor, crops, self.batch_size))
-        return np.concatenate(features)
+            start = index * _TRANSFORM_BLOCK
+            features[start:start + len(crops)] = predict(extractor, crops, self.batch_size)
+        return features
+
+    def write_features(self, store, path=None, *, per="cell", overwrite=False):
+        """Stream the features of a store's cells into a table or back into the store.
+
+        Parameters
+        ----------
+        store : CropStore
+        path : str or path-like, optional
+            ``.parquet`` or ``.csv``: a table with the cell (or image) records
+            and one column per feature. ``None``: an HDF5 file
+            ``features-<layers>.h5`` inside the store folder, aligned with its
+            cells. Written atomically.
+        per : {"cell", "image"}, default="cell"
+            One row per cell, or per image (aggregated with ``aggregate``).
+        overwrite : bool, default=False
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        check_is_fitted(self, "model_")
+        if not isinstance(store, CropStore):
+            raise TypeError(f"write_features reads a CropStore, got {type(store).__name__}.")
+        if per not in ("cell", "image"):
+            raise ValueError(f"per must be 'cell' or 'image', got {per!r}.")
+        layers = "+".join(self._feature_layers())
+        if path is None:
+            if not store.path.is_dir():
+                raise ValueError("Features can be written into a store folder, not a single-file store; give a path.")
+            path = store.path / f"features-{layers}.h5"
+        path = Path(path)
+        if path.suffix.lower() not in (".parquet", ".csv", ".h5", ".hdf5"):
+            raise ValueError(f"Features are written as .parquet, .csv or .h5; got {path.name!r}.")
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
+        features = self.transform(store)
+        if per == "image":
+            features = self._aggregate_bags(features, store.images["n_cells"].to_numpy())
+            records = store.images[["name", "group", "label", "n_cells"]].copy()
+        else:
+            records = store.cells[["image", "source", "group", "centroid_row", "centroid_col"]].copy()
+            records["label"] = store.images["label"].to_numpy()[records["image"].to_numpy()]
+        names = self.get_feature_names_out()
+        with atomic_file(path) as temporary:
+            if path.suffix.lower() in (".h5", ".hdf5"):
+                with h5py.File(temporary, "w") as out:
+                    out.create_dataset("features", data=features, chunks=True, compression="lzf")
+                    out.attrs["layers"] = layers
+                    out.attrs["pooling"] = self.pooling
+                    out.attrs["per"] = per
+                    out.attrs["store_fingerprint"] = store.fingerprint()
+            else:
+                table = pd.concat([records.reset_index(drop=True),
+                                   pd.DataFrame(features, columns=list(names))], axis=1)
+                if path.suffix.lower() == ".csv":
+                    table.to_csv(temporary, index=False)
+                else:
+                    table.to_parquet(temporary, index=False)
+        return path
 
     def _aggregate_bags(self, cell_features, bag_sizes):
         combine = _AGGREGATES[self.aggregate]
@@ -546,11 +650,10 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         data = parse_crop_input(X, n_channels=self.n_channels_in_)
         codes = self._group_codes(data, groups)
-        crops = prepare_crop_stacks(
-            data.stacks, self.input_size, self.protein_channels_ + self.marker_channels_, n_jobs=self.n_jobs
-        )
+        source = MemoryCrops(data.stacks, codes, self.input_size, self.protein_channels_ + self.marker_channels_,
+                             n_jobs=self.n_jobs)
         seed = self.random_state if isinstance(self.random_state, numbers.Integral) else 0
-        batches = PairBatches(crops, codes, len(self.protein_channels_), self.batch_size, seed, augment=False)
+        batches = PairBatches(source, len(self.protein_channels_), self.batch_size, seed, augment=False)
         squared_error, count = 0.0, 0
         for index in range(batches.num_batches):
             inputs, truth = batches[index]
@@ -606,10 +709,13 @@ class _ModelSnapshot:
         return build_with_weights(self.architecture, self.weights)
 
 
-def _train_weights(stacks, codes, channel_order, n_protein_channels, initial_weights, architecture, *,
-                   seed, epochs, batch_size, learning_rate, beta_1, rotations, n_jobs, verbose,
-                   checkpoint_dir=None):
+def _train_weights(crops, codes, channel_order, n_protein_channels, initial_weights, architecture, *,
+                   seed, epochs, batch_size, learning_rate, beta_1, rotations, devices=None, n_jobs=None,
+                   verbose=0, checkpoint_dir=None):
     """Train a network from ``initial_weights``; a pure function, so joblib.Memory can cache it.
+
+    ``crops`` is a list of crop stacks with their group ``codes``, or a
+    :class:`CropStore` (``codes=None``; the store has them).
 
     With ``checkpoint_dir``, the state after every epoch is saved there and a
     saved state of the same run is resumed.
@@ -621,24 +727,33 @@ def _train_weights(stacks, codes, channel_order, n_protein_channels, initial_wei
         Loss of every epoch, those of a resumed checkpoint included.
     initial_epoch : int
         Epochs taken from the checkpoint (0 without one).
+    n_devices : int
 
     Raises
     ------
     TrainingInterrupted
         On Ctrl-C, with the weights and losses of the last completed epoch.
     """
-    crops = prepare_crop_stacks(stacks, architecture["input_size"], channel_order, n_jobs=n_jobs)
-    batches = PairBatches(crops, codes, n_protein_channels, batch_size, seed, rotations=rotations)
-    model = build_with_weights(architecture, initial_weights)
-    compile_for_training(model, learning_rate, beta_1)
-    checkpoint, initial_epoch, losses = None, 0, []
-    if checkpoint_dir is not None:
-        fingerprint = joblib.hash((stacks, codes, channel_order, n_protein_channels, initial_weights,
-                                   architecture, seed, batch_size, learning_rate, beta_1, rotations))
-        checkpoint = Checkpoint(checkpoint_dir, fingerprint)
-        resumed = checkpoint.load(model)
-        if resumed is not None:
-            initial_epoch, losses = resumed
+    size = architecture["input_size"]
+    if isinstance(crops, CropStore):
+        source = StoreCrops(crops, size, channel_order, n_jobs=n_jobs)
+    else:
+        source = MemoryCrops(crops, codes, size, channel_order, n_jobs=n_jobs)
+    scope, n_devices = distribution_scope(devices)
+    batches = PairBatches(source, n_protein_channels, batch_size, seed, rotations=rotations,
+                          drop_remainder=n_devices > 1)
+    with scope:
+        model = build_with_weights(architecture, initial_weights)
+        compile_for_training(model, learning_rate, beta_1)
+        checkpoint, initial_epoch, losses = None, 0, []
+        if checkpoint_dir is not None:
+            fingerprint = joblib.hash((crops, codes, channel_order, n_protein_channels, initial_weights,
+                                       architecture, seed, batch_size, learning_rate, beta_1, rotations,
+                                       n_devices))
+            checkpoint = Checkpoint(checkpoint_dir, fingerprint)
+            resumed = checkpoint.load(model)
+            if resumed is not None:
+                initial_epoch, losses = resumed
     last_completed = [model.get_weights()]
 
     def completed(epoch, loss):
@@ -648,8 +763,9 @@ def _train_weights(stacks, codes, channel_order, n_protein_channels, initial_wei
             checkpoint.save(model, epoch + 1, losses)
 
     try:
-        train_epochs(model, batches, epochs, initial_epoch=min(initial_epoch, epochs), verbose=verbose,
-                     on_epoch_end=completed)
+        with scope:
+            train_epochs(model, batches, epochs, initial_epoch=min(initial_epoch, epochs), verbose=verbose,
+                         on_epoch_end=completed)
     except KeyboardInterrupt:
         raise TrainingInterrupted(last_completed[0], list(losses)) from None
     except FloatingPointError as error:
@@ -658,12 +774,28 @@ def _train_weights(stacks, codes, channel_order, n_protein_channels, initial_wei
                 f"{error} The last good state (epoch {len(losses)}) is kept in {str(checkpoint_dir)!r}."
             ) from error
         raise
-    return model.get_weights(), losses, initial_epoch
+    finally:
+        if isinstance(source, StoreCrops):
+            source.close()
+    return model.get_weights(), losses, initial_epoch, n_devices
 
 
 def _describe_architecture(architecture):
     return (f"{architecture['n_protein_channels']} protein + {architecture['n_marker_channels']} marker "
             f"channel(s) at {architecture['input_size']} px")
+
+
+def _check_store(store, groups=None, *, n_channels=None):
+    if groups is not None:
+        raise ValueError("groups is not used with a CropStore: the store records each cell's group.")
+    if len(store) == 0:
+        raise ValueError(f"{store!r} holds no cells.")
+    if n_channels is not None and store.crop_shape[-1] != n_channels:
+        raise ValueError(
+            f"{store!r}: expected {n_channels} channels, got {store.crop_shape[-1]} "
+            f"(crops of shape {store.crop_shape})."
+        )
+    return store
 
 
 def _blocks_of_cells(stacks, block_size):

@@ -52,10 +52,9 @@ class PairBatches(keras.utils.PyDataset):
 
     Parameters
     ----------
-    crops : ndarray of shape (n_cells, size, size, n_protein + n_marker)
-        Prepared crops, protein channels first.
-    codes : ndarray of int, shape (n_cells,)
-        Group code of each cell; partners come from the same group.
+    source : MemoryCrops or StoreCrops
+        Where the prepared crops come from (protein channels first), with
+        the pairing group of every cell.
     n_protein_channels : int
     batch_size : int
     seed : int
@@ -63,41 +62,61 @@ class PairBatches(keras.utils.PyDataset):
         Independent random flips of source and target.
     rotations : bool, default=False
         Also transpose (with flips: 90-degree rotations).
+    drop_remainder : bool, default=False
+        Leave out the last, smaller batch of an epoch (multi-device training
+        splits every batch evenly).
     workers : int, default=1
         Threads that prepare batches ahead of the model.
     """
 
-    def __init__(self, crops, codes, n_protein_channels, batch_size, seed, *,
-                 augment=True, rotations=False, workers=1):
+    def __init__(self, source, n_protein_channels, batch_size, seed, *,
+                 augment=True, rotations=False, drop_remainder=False, workers=1):
         super().__init__(workers=workers, use_multiprocessing=False)
-        self.crops = crops
-        self.codes = np.asarray(codes)
+        self.source = source
+        self.codes = source.codes
         self.n_protein_channels = n_protein_channels
         self.batch_size = int(batch_size)
         self.seed = int(seed)
+        self.drop_remainder = drop_remainder
         self.n_transforms = (8 if rotations else 4) if augment else 1
         self.sources = pairable_cells(self.codes)
+        if drop_remainder and len(self.sources) < self.batch_size:
+            raise ValueError(
+                f"Only {len(self.sources)} cells can be paired, fewer than one batch of {self.batch_size}; "
+                "lower batch_size."
+            )
+        self._block_of_source = np.searchsorted(source.bounds, self.sources, side="right") - 1
         self.set_epoch(0)
 
     def set_epoch(self, epoch):
-        """Draw the pairs and flips of ``epoch``."""
+        """Draw the pairs and flips of ``epoch``: blocks in random order, cells shuffled within each."""
         rng = np.random.default_rng([self.seed, epoch])
-        self._order = rng.permutation(self.sources)
-        self._partners = sample_partners(self.codes, rng)[self._order]
+        partners = sample_partners(self.codes, rng)
+        block_order = rng.permutation(self.source.n_blocks)
+        self._order = np.concatenate(
+            [rng.permutation(self.sources[self._block_of_source == block]) for block in block_order])
+        self._partners = partners[self._order]
         self._source_codes = rng.integers(0, self.n_transforms, len(self._order))
         self._target_codes = rng.integers(0, self.n_transforms, len(self._order))
+        self._next_block = np.full(self.source.n_blocks, -1, dtype=np.int64)
+        self._next_block[block_order[:-1]] = block_order[1:]
 
     @property
     def num_batches(self):
-        return math.ceil(len(self.sources) / self.batch_size)
+        rounding = math.floor if self.drop_remainder else math.ceil
+        return rounding(len(self.sources) / self.batch_size)
 
     def __len__(self):
         return self.num_batches
 
     def __getitem__(self, index):
         batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        source = apply_dihedral(self.crops[self._order[batch]], self._source_codes[batch])
-        target = apply_dihedral(self.crops[self._partners[batch]], self._target_codes[batch])
+        cells = self._order[batch]
+        if self.source.n_blocks > 1:
+            last_block = np.searchsorted(self.source.bounds, cells[-1], side="right") - 1
+            self.source.prefetch(self._next_block[last_block])
+        source = apply_dihedral(self.source.gather(cells), self._source_codes[batch])
+        target = apply_dihedral(self.source.gather(self._partners[batch]), self._target_codes[batch])
         inputs = {SOURCE_INPUT: source, TARGET_MARKER_INPUT: target[..., self.n_protein_channels:]}
         return inputs, target[..., :self.n_protein_channels]
 

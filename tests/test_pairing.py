@@ -3,7 +3,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skpci._crop_sources import MemoryCrops
 from skpci._pairing import encode_groups, pairable_cells, sample_partners
+from skpci._preprocessing import minmax_scale_crops
 from skpci._training import PairBatches, apply_dihedral
 
 
@@ -57,9 +59,11 @@ def test_dihedral_codes_give_the_eight_symmetries():
 
 def _batches(n_cells=40, seed=0, **kwargs):
     rng = np.random.default_rng(1)
-    crops = rng.random((n_cells, 8, 8, 3)).astype(np.float32)
+    # Already min-max scaled, so the batches' on-the-fly scaling leaves them exactly as they are.
+    crops = minmax_scale_crops(rng.random((n_cells, 8, 8, 3)))
     codes = np.repeat(np.arange(n_cells // 4), 4)
-    return crops, PairBatches(crops, codes, n_protein_channels=1, batch_size=16, seed=seed, **kwargs)
+    source = MemoryCrops([crops], codes, 8, [0, 1, 2])
+    return crops, PairBatches(source, n_protein_channels=1, batch_size=16, seed=seed, **kwargs)
 
 
 def _find(crops, image):

@@ -1,0 +1,452 @@
+"""`CropStore`: single-cell crops on disk, in HDF5, for data that does not fit in memory.
+
+A store is a folder of *shards*. Each shard is one HDF5 file holding the
+crops of a few whole images (chunked, compressed, in their native dtype) with
+their per-cell and per-image records, and is written under a temporary name
+and renamed when complete. So a crash never leaves a half-written image
+behind, finished shards are never modified (any number of processes may read
+them), and appending is writing one more shard. A single shard file is also
+a valid, read-only store.
+
+Layout of a shard::
+
+    crops            (n_cells, h, w, C)   native dtype, chunks of whole crops
+    cell_image       (n_cells,)           image of each cell, 0-based within the shard
+    cell_centroid    (n_cells, 2)         (row, col) in the source image's pixels
+    image_name       (n_images,)          source path or name; unique in a store
+    image_group      (n_images,)          pairing group (default: the image itself)
+    image_label      (n_images,)          e.g. the localization class ("" if none)
+    image_metadata   (n_images,)          JSON object per image
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import h5py
+import joblib
+import numpy as np
+import pandas as pd
+
+from ._files import atomic_file
+
+FORMAT = "skpci-crop-store"
+VERSION = 1
+_SHARD_NAME = "shard-{:06d}.h5"
+_SHARD_PATTERN = re.compile(r"^shard-(\d{6})\.h5$")
+_MANIFEST = "store.json"
+_STRING = h5py.string_dtype("utf-8")
+
+
+class CropStore:
+    """Read (and append to) a store of single-cell crops in HDF5.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A store folder (see :meth:`create`) or a single shard file.
+    block_bytes : int, default=256 MiB
+        Size of the blocks of whole groups that training streams from disk;
+        with the prefetched next block, this bounds the crop memory of
+        ``fit``.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    channel_names : list of str or None
+
+    See Also
+    --------
+    skpci.CellSegmenter.to_store : Segment fields straight into a store.
+
+    Notes
+    -----
+    Cells of one pairing group must be stored consecutively (append whole
+    groups, or images in group order), so that training can read contiguous
+    blocks of whole groups; :meth:`blocks` checks this.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from skpci import CropStore
+    >>> folder = tempfile.mkdtemp()
+    >>> store = CropStore.create(folder + "/crops", channel_names=["protein", "nucleus"])
+    >>> bag = np.zeros((3, 16, 16, 2), dtype=np.uint16)
+    >>> shard = store.append([bag, bag[:2]], names=["a.tif", "b.tif"], labels=["nucleus", "cytosol"])
+    >>> len(store), store.n_images, store.crop_shape, store.dtype
+    (5, 2, (16, 16, 2), dtype('uint16'))
+    >>> store.images[["name", "label", "n_cells"]].to_dict("list")
+    {'name': ['a.tif', 'b.tif'], 'label': ['nucleus', 'cytosol'], 'n_cells': [3, 2]}
+    """
+
+    def __init__(self, path, *, block_bytes=256 * 2**20):
+        self.path = Path(path)
+        self.block_bytes = int(block_bytes)
+        if self.path.is_dir():
+            manifest = self.path / _MANIFEST
+            if not manifest.is_file():
+                raise ValueError(
+                    f"{str(self.path)!r} is not a crop store: it has no {_MANIFEST}. Create one with "
+                    "CropStore.create(path) or CellSegmenter.to_store(images, path)."
+                )
+            info = json.loads(manifest.read_text())
+            if info.get("format") != FORMAT:
+                raise ValueError(f"{str(manifest)!r} does not describe a crop store.")
+            self.channel_names = info.get("channel_names")
+        elif self.path.is_file():
+            self.channel_names = None
+        else:
+            raise FileNotFoundError(f"No crop store at {str(self.path)!r}.")
+        self._handles = {}
+        self._pid = os.getpid()
+        self.refresh()
+
+    # ------------------------------------------------------------ creating
+
+    @classmethod
+    def create(cls, path, *, channel_names=None, exist_ok=False, **options):
+        """Create an empty store folder (or open it when ``exist_ok``).
+
+        Parameters
+        ----------
+        path : str or path-like
+        channel_names : list of str, optional
+        exist_ok : bool, default=False
+            Open an existing store instead of failing; its channel names must
+            agree.
+        **options
+            Passed to the constructor (``block_bytes``).
+
+        Returns
+        -------
+        store : CropStore
+        """
+        path = Path(path)
+        manifest = path / _MANIFEST
+        if manifest.is_file():
+            if not exist_ok:
+                raise FileExistsError(f"A crop store exists at {str(path)!r}; pass exist_ok=True to add to it.")
+            store = cls(path, **options)
+            if channel_names is not None and store.channel_names not in (None, list(channel_names)):
+                raise ValueError(
+                    f"The store at {str(path)!r} has channels {store.channel_names}, not {list(channel_names)}."
+                )
+            return store
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise FileExistsError(f"{str(path)!r} exists and is not a crop store.")
+        path.mkdir(parents=True, exist_ok=True)
+        info = {"format": FORMAT, "version": VERSION,
+                "channel_names": None if channel_names is None else [str(c) for c in channel_names]}
+        with atomic_file(manifest) as temporary:
+            temporary.write_text(json.dumps(info, indent=2))
+        return cls(path, **options)
+
+    def append(self, bags, *, names, groups=None, labels=None, centroids=None, metadata=None,
+               compression="lzf"):
+        """Write the crops of some images as one new shard (atomically).
+
+        Parameters
+        ----------
+        bags : sequence of ndarray
+            One ``(n_cells_i, h, w, C)`` array per image; all share ``h, w, C``
+            and the dtype, which is kept.
+        names : sequence of str
+            One unique name (source path) per image.
+        groups, labels : sequence of str, optional
+            Pairing group and label of each image. Groups default to the
+            image names (cells pair within their image).
+        centroids : sequence of ndarray of shape (n_cells_i, 2), optional
+        metadata : sequence of dict, optional
+            JSON-serializable per-image records (plate, well, condition...).
+        compression : str or None, default="lzf"
+            An h5py filter; ``"gzip"`` is smaller, ``"lzf"`` faster.
+
+        Returns
+        -------
+        shard : pathlib.Path
+        """
+        if not self.path.is_dir():
+            raise ValueError(
+                f"{str(self.path)!r} is a single-file store, which is read-only; append to a store folder."
+            )
+        bags = [np.asarray(bag) for bag in bags]
+        n_images = len(bags)
+        names = [str(name) for name in names]
+        groups = names if groups is None else [str(g) for g in groups]
+        labels = [""] * n_images if labels is None else ["" if x is None else str(x) for x in labels]
+        metadata = [{}] * n_images if metadata is None else list(metadata)
+        for field, values in (("names", names), ("groups", groups), ("labels", labels), ("metadata", metadata)):
+            if len(values) != n_images:
+                raise ValueError(f"{field} must hold one entry per image: {len(values)} for {n_images} images.")
+        if n_images == 0:
+            raise ValueError("Nothing to append: no images given.")
+        if len(set(names)) != n_images or set(names) & set(self.images["name"]):
+            raise ValueError("Image names must be unique in a store; some are repeated or already stored.")
+        self._check_bags(bags)
+        counts = np.array([len(bag) for bag in bags], dtype=np.int64)
+        if centroids is None:
+            centroid = np.full((counts.sum(), 2), np.nan, dtype=np.float32)
+        else:
+            centroid = np.concatenate([np.asarray(c, dtype=np.float32).reshape(-1, 2) for c in centroids])
+            if len(centroid) != counts.sum():
+                raise ValueError("centroids must hold one (row, col) per cell.")
+        crops = np.concatenate(bags)
+        shard_path = self.path / _SHARD_NAME.format(self._next_shard_number())
+        with atomic_file(shard_path) as temporary:
+            with h5py.File(temporary, "w") as shard:
+                shard.attrs["format"] = FORMAT
+                shard.attrs["version"] = VERSION
+                shard.attrs["channel_names"] = json.dumps(self.channel_names)
+                chunk = (max(1, min(len(crops), 16)),) + crops.shape[1:]
+                shard.create_dataset("crops", data=crops, chunks=chunk if len(crops) else None,
+                                     compression=compression if len(crops) else None,
+                                     shuffle=compression is not None and len(crops) > 0)
+                shard.create_dataset("cell_image", data=np.repeat(np.arange(n_images), counts))
+                shard.create_dataset("cell_centroid", data=centroid)
+                shard.create_dataset("image_name", data=names, dtype=_STRING)
+                shard.create_dataset("image_group", data=groups, dtype=_STRING)
+                shard.create_dataset("image_label", data=labels, dtype=_STRING)
+                shard.create_dataset("image_metadata", data=[json.dumps(m) for m in metadata], dtype=_STRING)
+        self.refresh()
+        return shard_path
+
+    @classmethod
+    def from_bags(cls, path, bags, *, names=None, channel_names=None, **records):
+        """Write bags of crops as a new store: a folder, or one ``.h5`` file.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Ending in ``.h5``/``.hdf5``: one self-contained HDF5 file;
+            otherwise a store folder.
+        bags : sequence of ndarray
+        names : sequence of str, optional
+            Defaults to ``image-0``, ``image-1``...
+        channel_names : list of str, optional
+        **records
+            ``groups``, ``labels``, ``centroids``, ``metadata`` as in :meth:`append`.
+
+        Returns
+        -------
+        store : CropStore
+        """
+        path = Path(path)
+        names = [f"image-{i}" for i in range(len(bags))] if names is None else names
+        if path.suffix.lower() not in (".h5", ".hdf5"):
+            store = cls.create(path, channel_names=channel_names)
+            store.append(bags, names=names, **records)
+            return store
+        if path.exists():
+            raise FileExistsError(f"{str(path)!r} exists.")
+        staging = cls.create(Path(str(path) + ".staging"), channel_names=channel_names)
+        try:
+            shard = staging.append(bags, names=names, **records)
+            os.replace(shard, path)
+        finally:
+            for leftover in staging.path.iterdir():
+                leftover.unlink()
+            staging.path.rmdir()
+        return cls(path)
+
+    # ------------------------------------------------------------- reading
+
+    def refresh(self):
+        """Rescan the folder for shards written since the store was opened."""
+        if self.path.is_dir():
+            shards = sorted(p for p in self.path.iterdir() if _SHARD_PATTERN.match(p.name))
+        else:
+            shards = [self.path]
+        images, cells, offsets, shapes = [], [], [0], set()
+        for index, shard_path in enumerate(shards):
+            shard = self._open(shard_path)
+            if shard.attrs.get("format") != FORMAT:
+                raise ValueError(f"{str(shard_path)!r} is not a shard of a crop store.")
+            if self.channel_names is None:
+                self.channel_names = json.loads(shard.attrs.get("channel_names", "null"))
+            crops = shard["crops"]
+            if len(crops):
+                shapes.add((crops.shape[1:], crops.dtype))
+            n_cells = len(crops)
+            image_of_cell = shard["cell_image"][:]
+            counts = np.bincount(image_of_cell, minlength=len(shard["image_name"]))
+            first_image = sum(len(frame) for frame in images)
+            starts = offsets[-1] + np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+            images.append(pd.DataFrame({
+                "name": _strings(shard["image_name"]),
+                "group": _strings(shard["image_group"]),
+                "label": _strings(shard["image_label"]),
+                "n_cells": counts.astype(np.int64),
+                "start": starts,
+                "shard": index,
+                "metadata": [json.loads(m) for m in _strings(shard["image_metadata"])],
+            }))
+            centroid = shard["cell_centroid"][:]
+            cells.append(pd.DataFrame({"image": image_of_cell + first_image,
+                                       "centroid_row": centroid[:, 0], "centroid_col": centroid[:, 1]}))
+            offsets.append(offsets[-1] + n_cells)
+        if len(shapes) > 1:
+            raise ValueError(f"The shards of {str(self.path)!r} hold crops of different shapes or dtypes: "
+                             f"{sorted(map(str, shapes))}.")
+        self._shards = shards
+        self._offsets = np.array(offsets, dtype=np.int64)
+        empty_images = pd.DataFrame({"name": [], "group": [], "label": [], "n_cells": [], "start": [],
+                                     "shard": [], "metadata": []})
+        self.images = pd.concat(images, ignore_index=True) if images else empty_images
+        self.images = self.images.astype({"n_cells": np.int64, "start": np.int64, "shard": np.int64})
+        table = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame(
+            {"image": np.zeros(0, np.int64), "centroid_row": [], "centroid_col": []})
+        table["source"] = self.images["name"].to_numpy()[table["image"].to_numpy()] if len(table) else []
+        table["group"] = self.images["group"].to_numpy()[table["image"].to_numpy()] if len(table) else []
+        self.cells = table
+        self._shape, self._dtype = next(iter(shapes)) if shapes else (None, None)
+        return self
+
+    def __len__(self):
+        return int(self._offsets[-1])
+
+    @property
+    def n_images(self):
+        """Number of images stored."""
+        return len(self.images)
+
+    @property
+    def crop_shape(self):
+        """``(h, w, C)`` of every crop (None for an empty store)."""
+        return None if self._shape is None else tuple(int(s) for s in self._shape)
+
+    @property
+    def dtype(self):
+        """The crops' stored dtype (None for an empty store)."""
+        return self._dtype
+
+    @property
+    def nbytes(self):
+        """Size of all crops, uncompressed, in bytes."""
+        return 0 if self._shape is None else len(self) * int(np.prod(self._shape)) * self._dtype.itemsize
+
+    def group_codes(self):
+        """Integer pairing-group code of every cell, in stored order."""
+        _, codes = np.unique(self.cells["group"].to_numpy(dtype=str), return_inverse=True)
+        return codes.astype(np.int64).ravel()
+
+    def read(self, start=0, stop=None):
+        """The crops of cells ``start`` to ``stop`` (stored order), in their stored dtype."""
+        stop = len(self) if stop is None else min(int(stop), len(self))
+        start = max(int(start), 0)
+        parts = []
+        first = int(np.searchsorted(self._offsets, start, side="right")) - 1
+        for index in range(max(first, 0), len(self._shards)):
+            low, high = self._offsets[index], self._offsets[index + 1]
+            if low >= stop:
+                break
+            if high > start:
+                crops = self._open(self._shards[index])["crops"]
+                parts.append(crops[max(start, low) - low:min(stop, high) - low])
+        if not parts:
+            shape = (0,) + (self.crop_shape or (0, 0, 0))
+            return np.zeros(shape, dtype=self._dtype or np.float32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def read_image(self, index):
+        """The bag of crops of image ``index``."""
+        row = self.images.iloc[index]
+        return self.read(row["start"], row["start"] + row["n_cells"])
+
+    def bags(self):
+        """Every image's crops, one bag each, in memory: only for stores that fit."""
+        return [self.read_image(i) for i in range(self.n_images)]
+
+    def blocks(self, block_bytes=None):
+        """Split the cells into contiguous blocks of whole groups of about ``block_bytes``.
+
+        Returns
+        -------
+        bounds : ndarray of int64
+            Block ``b`` holds cells ``bounds[b]`` to ``bounds[b + 1]``.
+
+        Raises
+        ------
+        ValueError
+            If the cells of a group are not stored consecutively.
+        """
+        block_bytes = self.block_bytes if block_bytes is None else int(block_bytes)
+        codes = self.group_codes()
+        if len(codes) == 0:
+            return np.zeros(1, dtype=np.int64)
+        changes = np.flatnonzero(np.diff(codes)) + 1
+        run_starts = np.concatenate([[0], changes])
+        if len(np.unique(codes[run_starts])) != len(run_starts):
+            repeated = self.cells["group"].to_numpy()[run_starts]
+            _, counts = np.unique(repeated, return_counts=True)
+            raise ValueError(
+                f"The store's pairing groups are not contiguous: {int((counts > 1).sum())} group(s) are split "
+                "by other groups' cells. Append the images of each group together (in group order)."
+            )
+        cell_bytes = max(1, self.nbytes // max(len(self), 1))
+        per_block = max(1, block_bytes // cell_bytes)
+        bounds, current = [0], 0
+        for run_start in run_starts[1:]:
+            if run_start - current >= per_block:
+                bounds.append(int(run_start))
+                current = run_start
+        bounds.append(len(codes))
+        return np.array(bounds, dtype=np.int64)
+
+    def fingerprint(self):
+        """A digest of the store's content (file names, sizes and modification times)."""
+        return joblib.hash([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in self._shards])
+
+    def __repr__(self):
+        return f"CropStore({str(self.path)!r}: {self.n_images} images, {len(self)} cells)"
+
+    # Pickled stores reopen their files in the new process; handles never travel.
+    def __getstate__(self):
+        return {"path": str(self.path), "block_bytes": self.block_bytes, "fingerprint": self.fingerprint()}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"], block_bytes=state["block_bytes"])
+
+    def close(self):
+        """Close the open HDF5 files (they reopen on the next read)."""
+        for handle in self._handles.values():
+            handle.close()
+        self._handles = {}
+
+    def _open(self, shard_path):
+        if self._pid != os.getpid():  # forked: HDF5 handles must not be shared between processes
+            self._handles, self._pid = {}, os.getpid()
+        handle = self._handles.get(shard_path)
+        if handle is None:
+            try:
+                handle = h5py.File(shard_path, "r")
+            except OSError as error:
+                raise ValueError(f"Cannot read the crop store shard {str(shard_path)!r}: {error}") from error
+            self._handles[shard_path] = handle
+        return handle
+
+    def _next_shard_number(self):
+        numbers = [int(_SHARD_PATTERN.match(p.name).group(1)) for p in self._shards]
+        return max(numbers, default=-1) + 1
+
+    def _check_bags(self, bags):
+        shapes = {(bag.shape[1:], bag.dtype) for bag in bags if bag.size or bag.ndim == 4}
+        for i, bag in enumerate(bags):
+            if bag.ndim != 4:
+                raise ValueError(f"bag {i}: crops must have shape (n_cells, h, w, C), got {bag.shape}.")
+        if self._shape is not None:
+            shapes.add((tuple(self._shape), self._dtype))
+        if len(shapes) > 1:
+            raise ValueError(
+                "All crops of a store share one shape and dtype; got "
+                + ", ".join(f"{shape} {dtype}" for shape, dtype in sorted(shapes, key=str)) + "."
+            )
+        if self.channel_names is not None and bags and bags[0].shape[-1] != len(self.channel_names):
+            raise ValueError(
+                f"The store has {len(self.channel_names)} channels {self.channel_names}; "
+                f"the crops have {bags[0].shape[-1]}."
+            )
+
+
+def _strings(dataset):
+    return [value.decode() if isinstance(value, bytes) else str(value) for value in dataset[:]]
