@@ -7,7 +7,8 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
-from .segmentation import BORDERS, THRESHOLDS, crop_field, segment_field
+from .segmentation import BORDERS, THRESHOLDS, crop_field, crop_field_for_store, segment_field
+from .store import CropStore
 
 
 class CellSegmenter(TransformerMixin, BaseEstimator):
@@ -124,6 +125,82 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
             bags[index] = crops
         return bags
 
+    def to_store(self, X, path, *, names=None, groups=None, labels=None, metadata=None,
+                 channel_names=None, images_per_shard=16):
+        """Segment fields straight into a :class:`~skpci.CropStore`, resumably.
+
+        Workers (joblib, so a ``joblib.parallel_config`` backend such as
+        dask or ray takes over) each read and segment one field and return
+        its crops; this process is the only writer. Every
+        ``images_per_shard`` finished fields are written as one shard,
+        atomically: after a crash or kill the store holds the finished
+        shards and nothing of the rest, and running ``to_store`` again with
+        the same ``path`` skips the fields already stored.
+
+        Parameters
+        ----------
+        X : sequence of fields
+            Paths to multi-channel files or tuples of per-channel paths (the
+            workers read them), or arrays (then ``names`` is required).
+        path : str or path-like
+            The store folder; created if needed.
+        names : sequence of str, optional
+            Unique name of each field; defaults to its path(s).
+        groups : sequence of str, optional
+            Pairing group of each field (default: the field itself). Give the
+            fields of a group one after another.
+        labels : sequence of str, optional
+            A label per field (e.g. its localization class).
+        metadata : sequence of dict, optional
+            JSON-serializable record per field.
+        channel_names : list of str, optional
+        images_per_shard : int, default=16
+
+        Returns
+        -------
+        store : CropStore
+            Crops keep the fields' pixel type (integers are rounded after
+            downsampling).
+        """
+        params = self._segment_params()
+        fields = _as_field_list(X)
+        names = _field_names(fields) if names is None else [str(name) for name in names]
+        records = {"groups": groups, "labels": labels, "metadata": metadata}
+        for key, values in (("names", names), *records.items()):
+            if values is not None and len(values) != len(fields):
+                raise ValueError(f"{key} must hold one entry per field: {len(values)} for {len(fields)} fields.")
+        if len(set(names)) != len(names):
+            raise ValueError("Field names must be unique; pass names= to tell repeated paths apart.")
+        if not (isinstance(images_per_shard, numbers.Integral) and images_per_shard >= 1):
+            raise ValueError(f"images_per_shard must be a positive int, got {images_per_shard!r}.")
+        store = CropStore.create(path, channel_names=channel_names, exist_ok=True)
+        finished = set(store.images["name"])
+        todo = [i for i, name in enumerate(names) if name not in finished]
+        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+            delayed(crop_field_for_store)(fields[i], i, **params) for i in todo
+        )
+        pending = []
+
+        def write_pending():
+            indices = [i for i, _ in pending]
+            store.append(
+                [crops for _, (crops, _) in pending], names=[names[i] for i in indices],
+                centroids=[centroids for _, (_, centroids) in pending],
+                **{key: None if values is None else [values[i] for i in indices]
+                   for key, values in records.items()},
+            )
+            pending.clear()
+
+        progress = tqdm(zip(todo, results), total=len(todo), disable=not self.verbose,
+                        desc="segmenting to store", unit="field")
+        for index, result in progress:
+            pending.append((index, result))
+            if len(pending) >= images_per_shard:
+                write_pending()
+        if pending:
+            write_pending()
+        return store
+
     def segment(self, image):
         """Segment one field and return everything found, for inspection.
 
@@ -179,6 +256,20 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         tags.requires_fit = False
         tags.target_tags.required = False
         return tags
+
+
+def _field_names(fields):
+    names = []
+    for index, field in enumerate(fields):
+        if isinstance(field, (str, bytes)) or hasattr(field, "__fspath__"):
+            names.append(str(field))
+        elif isinstance(field, (tuple, list)) and all(isinstance(p, str) or hasattr(p, "__fspath__") for p in field):
+            names.append("|".join(str(p) for p in field))
+        else:
+            raise ValueError(
+                f"Field {index} is an array, which has no name to record in the store; pass names=[...]."
+            )
+    return names
 
 
 def _as_field_list(X):

@@ -51,6 +51,8 @@ class Segmentation:
         Crops of the downsampled field, every channel.
     nucleus_labels : ndarray of int, shape (n_cells,)
         Label of the nucleus each crop is centred on.
+    source_dtype : numpy.dtype
+        Pixel type of the input field.
     """
 
     labels: np.ndarray
@@ -58,6 +60,7 @@ class Segmentation:
     boxes: np.ndarray
     crops: np.ndarray
     nucleus_labels: np.ndarray
+    source_dtype: np.dtype = np.dtype(np.float32)
 
     @property
     def n_cells(self):
@@ -215,6 +218,7 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold=
         boxes=np.round(boxes).astype(int).reshape(-1, 4),
         crops=crops,
         nucleus_labels=np.array([r.label for r in regions], dtype=np.int64),
+        source_dtype=image.dtype,
     )
 
 
@@ -238,6 +242,32 @@ def crop_field(field, index=0, **params):
     if result.n_cells == 0:
         warnings.warn(f"{name}: no nuclei found; its bag of crops is empty.", UserWarning, stacklevel=2)
     return result.crops
+
+
+def crop_field_for_store(field, index=0, **params):
+    """Crops of one field in the field's own pixel type, and their centroids (a joblib worker).
+
+    Integer fields give integer crops (rounded after downsampling), so a
+    store keeps uint8 or uint16 data at its native size.
+
+    Parameters
+    ----------
+    field : ndarray, path, or tuple of paths
+    index : int
+    **params
+        Passed to :func:`segment_field`.
+
+    Returns
+    -------
+    crops : ndarray of shape (n_cells, crop_size, crop_size, C)
+    centroids : ndarray of float32, shape (n_cells, 2)
+    """
+    result = segment_field(field, name=f"image {index}", **params)
+    crops = result.crops
+    if np.issubdtype(result.source_dtype, np.integer):
+        limits = np.iinfo(result.source_dtype)
+        crops = np.clip(np.rint(crops), limits.min, limits.max).astype(result.source_dtype)
+    return crops, result.centroids.astype(np.float32)
 
 
 def _cut_crops(image, tops, crop_size):

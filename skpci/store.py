@@ -258,32 +258,20 @@ class CropStore:
         else:
             shards = [self.path]
         images, cells, offsets, shapes = [], [], [0], set()
+        known = getattr(self, "_records", {})
+        self._records = {}
         for index, shard_path in enumerate(shards):
-            shard = self._open(shard_path)
-            if shard.attrs.get("format") != FORMAT:
-                raise ValueError(f"{str(shard_path)!r} is not a shard of a crop store.")
-            if self.channel_names is None:
-                self.channel_names = json.loads(shard.attrs.get("channel_names", "null"))
-            crops = shard["crops"]
-            if len(crops):
-                shapes.add((crops.shape[1:], crops.dtype))
-            n_cells = len(crops)
-            image_of_cell = shard["cell_image"][:]
-            counts = np.bincount(image_of_cell, minlength=len(shard["image_name"]))
-            first_image = sum(len(frame) for frame in images)
-            starts = offsets[-1] + np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-            images.append(pd.DataFrame({
-                "name": _strings(shard["image_name"]),
-                "group": _strings(shard["image_group"]),
-                "label": _strings(shard["image_label"]),
-                "n_cells": counts.astype(np.int64),
-                "start": starts,
-                "shard": index,
-                "metadata": [json.loads(m) for m in _strings(shard["image_metadata"])],
-            }))
-            centroid = shard["cell_centroid"][:]
-            cells.append(pd.DataFrame({"image": image_of_cell + first_image,
-                                       "centroid_row": centroid[:, 0], "centroid_col": centroid[:, 1]}))
+            # Shards never change once written, so only new ones are read.
+            if shard_path not in known:
+                try:
+                    known[shard_path] = self._read_records(shard_path)
+                except (OSError, KeyError, ValueError) as error:
+                    raise ValueError(f"Cannot read the crop store shard {str(shard_path)!r}: {error}") from error
+            image_frame, cell_frame, n_cells, shape = self._records[shard_path] = known[shard_path]
+            images.append(image_frame.assign(start=image_frame["start"] + offsets[-1], shard=index))
+            cells.append(cell_frame.assign(image=cell_frame["image"] + sum(map(len, images[:-1]))))
+            if shape is not None:
+                shapes.add(shape)
             offsets.append(offsets[-1] + n_cells)
         if len(shapes) > 1:
             raise ValueError(f"The shards of {str(self.path)!r} hold crops of different shapes or dtypes: "
@@ -301,6 +289,31 @@ class CropStore:
         self.cells = table
         self._shape, self._dtype = next(iter(shapes)) if shapes else (None, None)
         return self
+
+    def _read_records(self, shard_path):
+        """Image and cell records of one shard, numbered within the shard."""
+        shard = self._open(shard_path)
+        if shard.attrs.get("format") != FORMAT:
+            raise ValueError("not a shard of a crop store")
+        if self.channel_names is None:
+            self.channel_names = json.loads(shard.attrs.get("channel_names", "null"))
+        crops = shard["crops"]
+        image_of_cell = shard["cell_image"][:]
+        counts = np.bincount(image_of_cell, minlength=len(shard["image_name"])).astype(np.int64)
+        image_frame = pd.DataFrame({
+            "name": _strings(shard["image_name"]),
+            "group": _strings(shard["image_group"]),
+            "label": _strings(shard["image_label"]),
+            "n_cells": counts,
+            "start": np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64),
+            "shard": 0,
+            "metadata": [json.loads(m) for m in _strings(shard["image_metadata"])],
+        })
+        centroid = shard["cell_centroid"][:]
+        cell_frame = pd.DataFrame({"image": image_of_cell.astype(np.int64),
+                                   "centroid_row": centroid[:, 0], "centroid_col": centroid[:, 1]})
+        shape = (crops.shape[1:], crops.dtype) if len(crops) else None
+        return image_frame, cell_frame, len(crops), shape
 
     def __len__(self):
         return int(self._offsets[-1])
@@ -430,21 +443,21 @@ class CropStore:
         return max(numbers, default=-1) + 1
 
     def _check_bags(self, bags):
-        shapes = {(bag.shape[1:], bag.dtype) for bag in bags if bag.size or bag.ndim == 4}
         for i, bag in enumerate(bags):
             if bag.ndim != 4:
                 raise ValueError(f"bag {i}: crops must have shape (n_cells, h, w, C), got {bag.shape}.")
+            if self.channel_names is not None and bag.shape[-1] != len(self.channel_names):
+                raise ValueError(
+                    f"bag {i}: the store has {len(self.channel_names)} channels {self.channel_names}; "
+                    f"the crops have {bag.shape[-1]}."
+                )
+        shapes = {(bag.shape[1:], bag.dtype) for bag in bags}
         if self._shape is not None:
             shapes.add((tuple(self._shape), self._dtype))
         if len(shapes) > 1:
             raise ValueError(
                 "All crops of a store share one shape and dtype; got "
                 + ", ".join(f"{shape} {dtype}" for shape, dtype in sorted(shapes, key=str)) + "."
-            )
-        if self.channel_names is not None and bags and bags[0].shape[-1] != len(self.channel_names):
-            raise ValueError(
-                f"The store has {len(self.channel_names)} channels {self.channel_names}; "
-                f"the crops have {bags[0].shape[-1]}."
             )
 
 
