@@ -52,7 +52,7 @@ def resolve_devices(devices):
 
 
 def distribution_scope(devices):
-    """A context in which to build, compile and train the model, and the device count.
+    """Contexts in which to build, compile and train the model, and the device count.
 
     Parameters
     ----------
@@ -60,19 +60,21 @@ def distribution_scope(devices):
 
     Returns
     -------
-    scope : context manager
+    scope : callable
+        Returns a new context manager on each call (enter it for building
+        and again for training).
     n_devices : int
     """
     names = resolve_devices(devices)
     if names is None or len(names) == 1:
-        return contextlib.nullcontext(), 1
+        return contextlib.nullcontext, 1
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.distribute.MirroredStrategy(names).scope(), len(names)
+        return tf.distribute.MirroredStrategy(names).scope, len(names)
     if backend == "jax":
-        return keras.distribution.DataParallel(devices=names).scope(), len(names)
+        return keras.distribution.DataParallel(devices=names).scope, len(names)
     raise ValueError(
         f"Multi-device training needs the TensorFlow or JAX backend; the {backend} backend trains on "
         "one device. Set devices=None, or KERAS_BACKEND=jax."

@@ -42,6 +42,8 @@ _POOLINGS = ("max", "mean")
 _AGGREGATES = {"mean": np.mean, "median": np.median}
 #: Crops prepared and featurized at a time by ``transform``: bounds its memory.
 _TRANSFORM_BLOCK = 2048
+#: Crops per joblib task when preparing a block (several tasks per block keep n_jobs workers busy).
+_PREPARE_CHUNK = 512
 
 
 class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
@@ -483,7 +485,8 @@ stored cell, and :meth:`write_features` writes them to a table or the store.
         n_blocks = -(-n_cells // _TRANSFORM_BLOCK)
         for index, block in enumerate(tqdm(blocks, total=n_blocks, disable=not self.verbose or n_blocks < 2,
                                            desc="features", unit="block")):
-            crops = prepare_crop_stacks(block, self.input_size, channel_order, n_jobs=self.n_jobs)
+            crops = prepare_crop_stacks(block, self.input_size, channel_order, n_jobs=self.n_jobs,
+                                        chunk_size=_PREPARE_CHUNK)
             start = index * _TRANSFORM_BLOCK
             features[start:start + len(crops)] = predict(extractor, crops, self.batch_size)
         return features
@@ -742,7 +745,7 @@ def _train_weights(crops, codes, channel_order, n_protein_channels, initial_weig
     scope, n_devices = distribution_scope(devices)
     batches = PairBatches(source, n_protein_channels, batch_size, seed, rotations=rotations,
                           drop_remainder=n_devices > 1)
-    with scope:
+    with scope():
         model = build_with_weights(architecture, initial_weights)
         compile_for_training(model, learning_rate, beta_1)
         checkpoint, initial_epoch, losses = None, 0, []
@@ -763,7 +766,7 @@ def _train_weights(crops, codes, channel_order, n_protein_channels, initial_weig
             checkpoint.save(model, epoch + 1, losses)
 
     try:
-        with scope:
+        with scope():
             train_epochs(model, batches, epochs, initial_epoch=min(initial_epoch, epochs), verbose=verbose,
                          on_epoch_end=completed)
     except KeyboardInterrupt:

@@ -1,0 +1,114 @@
+"""Cluster engines and several devices: the same results as one local process."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import tifffile
+
+from skpci import CellSegmenter, CropStore, PairedInpaintingFeaturizer
+from skpci.datasets import make_cell_images
+
+from .conftest import FAST
+
+distributed = pytest.importorskip("distributed")
+
+SEGMENTER = dict(nuclear_channel=1, scale=1, crop_size=32, min_nucleus_area=10)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real dask.distributed cluster on loopback: two worker processes."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as local, distributed.Client(local) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def field_paths(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fields")
+    data = make_cell_images(n_images=6, image_size=128, cell_radius=8, random_state=5)
+    paths = []
+    for index, image in enumerate(data.images):
+        path = folder / f"field-{index}.tif"
+        tifffile.imwrite(path, (image * 4000).astype(np.uint16))
+        paths.append(str(path))
+    return paths
+
+
+def test_segmentation_on_dask_workers_matches_a_local_run(cluster, field_paths, tmp_path):
+    segmenter = CellSegmenter(n_jobs=-1, **SEGMENTER)
+    local = CellSegmenter(n_jobs=1, **SEGMENTER).transform(field_paths)
+    with distributed.get_task_stream(cluster) as tasks, joblib.parallel_config(backend="dask"):
+        remote = segmenter.transform(field_paths)  # workers get paths and read the files themselves
+        store = segmenter.to_store(field_paths, tmp_path / "store", images_per_shard=2)
+    assert len(tasks.data) >= 2 * len(field_paths)
+    assert {task["worker"] for task in tasks.data} == set(cluster.scheduler_info()["workers"])
+    for mine, theirs in zip(local, remote):
+        np.testing.assert_array_equal(mine, theirs)
+    np.testing.assert_allclose(store.read(), np.concatenate(local), atol=0.5)
+
+
+def test_feature_extraction_with_dask_preprocessing_matches_a_local_run(cluster, fitted_featurizer,
+                                                                        synthetic_crops):
+    cells = np.concatenate(synthetic_crops.bags)
+    cells = np.concatenate([cells] * 4)  # more than one preparation task
+    local = fitted_featurizer.set_params(n_jobs=None).transform(cells)
+    with distributed.get_task_stream(cluster) as tasks, joblib.parallel_config(backend="dask"):
+        remote = fitted_featurizer.set_params(n_jobs=-1).transform(cells)
+    fitted_featurizer.set_params(n_jobs=None)
+    assert len(tasks.data) >= 2
+    np.testing.assert_array_equal(local, remote)
+
+
+def _run_with_two_devices(backend, tmp_path, synthetic_crops):
+    store = CropStore.from_bags(tmp_path / "store", synthetic_crops.bags)
+    script = textwrap.dedent(f"""
+        import json, os, sys
+        if os.environ["KERAS_BACKEND"] == "tensorflow":
+            import tensorflow as tf
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from skpci import CropStore, PairedInpaintingFeaturizer
+        store = CropStore(sys.argv[1])
+        results = {{}}
+        for devices in (None, "all"):
+            featurizer = PairedInpaintingFeaturizer(epochs=3, random_state=0, devices=devices,
+                                                    **{FAST!r}).fit(store)
+            results[str(devices)] = {{"n_devices": featurizer.n_devices_, "loss": featurizer.history_["loss"]}}
+        print(json.dumps(results))
+    """)
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    result = subprocess.run([sys.executable, "-c", script, str(store.path)], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_training_on_two_logical_devices_tracks_one_device(backend, tmp_path, synthetic_crops):
+    if backend == "jax":
+        pytest.importorskip("jax")
+    results = _run_with_two_devices(backend, tmp_path, synthetic_crops)
+    single, double = results["None"], results["all"]
+    assert single["n_devices"] == 1 and double["n_devices"] == 2
+    single_loss, double_loss = np.array(single["loss"]), np.array(double["loss"])
+    assert double_loss[-1] < double_loss[0]  # it learns
+    # BatchNorm sees half batches per device, so losses track rather than match.
+    np.testing.assert_allclose(double_loss, single_loss, rtol=0.25)
+    assert not np.array_equal(double_loss, single_loss)
+
+
+def test_devices_beyond_what_the_backend_sees_are_refused(synthetic_crops):
+    featurizer = PairedInpaintingFeaturizer(epochs=1, devices=64, **FAST)
+    with pytest.raises(ValueError, match="sees only"):
+        featurizer.fit(synthetic_crops.bags)
+    with pytest.raises(ValueError, match="devices must be"):
+        PairedInpaintingFeaturizer(epochs=1, devices="gpu0", **FAST).fit(synthetic_crops.bags)
