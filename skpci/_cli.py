@@ -36,7 +36,36 @@ def _parser():
     demo.add_argument("--no-figures", action="store_true", help="do not draw figures")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    crops_help = "folder of crops, <folder>/<image>_<cell>_<channel>.tif (as the authors' toy sets)"
+    segment = commands.add_parser(
+        "segment", help="segment folders of whole fields into a crop store (resumable)",
+        description="Find nuclei in whole fields stored one file per channel (<field>_<channel>.tif), "
+                    "crop a square around each cell and append them to an HDF5 crop store. Rerun the "
+                    "same command after a crash or Ctrl-C: finished fields are skipped.",
+        epilog="examples:\n  skpci segment hpa_images -o hpa_store --channels blue,green,red,yellow "
+               "--nuclear blue --recursive --label-from folder --jobs 8\n"
+               "  skpci segment ExampleFly/images -o fly_store --channels D,F,R --nuclear D "
+               "--pattern '_(?P<channel>[DFR])$' --scale 1 --crop-size 64",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    segment.add_argument("fields", help="folder of fields, one file per channel")
+    segment.add_argument("-o", "--output", required=True, help="crop store folder (created or resumed)")
+    segment.add_argument("--channels", required=True, help="channel names in order, comma-separated")
+    segment.add_argument("--nuclear", required=True, help="name of the nuclear-stain channel")
+    segment.add_argument("--pattern", default=r"_(?P<channel>[^_]+)$",
+                         help="regex on file stems; group 'channel' names the channel (default: <field>_<channel>)")
+    segment.add_argument("--recursive", action="store_true", help="search sub-folders too")
+    segment.add_argument("--label-from", choices=("none", "folder"), default="none",
+                         help="record each field's folder name as its label (default: none)")
+    segment.add_argument("--group-by", choices=("field", "folder"), default="field",
+                         help="pair cells within a field or within its folder (default: field)")
+    segment.add_argument("--scale", type=float, default=0.25, help="downsampling first (default: 0.25)")
+    segment.add_argument("--crop-size", type=int, default=128, help="crop side after scaling (default: 128)")
+    segment.add_argument("--min-area", type=int, default=30, help="smallest nucleus, in pixels (default: 30)")
+    segment.add_argument("--jobs", type=int, default=None, help="parallel workers (fields at a time)")
+    segment.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    crops_help = ("a crop store (from skpci segment), or a folder of crops "
+                  "<folder>/<image>_<cell>_<channel>.tif (as the authors' toy sets)")
     fit = commands.add_parser(
         "fit", help="train on a crop folder and write a model directory",
         description="Train paired cell inpainting on single-cell crops; cells are paired within "
@@ -47,7 +76,8 @@ def _parser():
     )
     fit.add_argument("crops", help=crops_help)
     fit.add_argument("-o", "--output", required=True, help="model directory to write")
-    fit.add_argument("--channels", required=True, help="channel file suffixes, comma-separated, e.g. gfp,rfp")
+    fit.add_argument("--channels", help="channel file suffixes, comma-separated, e.g. gfp,rfp "
+                                        "(a store's own channel names by default)")
     fit.add_argument("--protein", required=True, help="protein channel name(s), comma-separated")
     fit.add_argument("--markers", required=True, help="marker channel name(s), comma-separated")
     fit.add_argument("--group-by", choices=("folder", "image"), default="folder",
@@ -58,6 +88,8 @@ def _parser():
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--checkpoint-dir", help="save a checkpoint each epoch here; rerun to resume")
     fit.add_argument("--from-pretrained", help="start from these weights (name or path) and fine-tune")
+    fit.add_argument("--devices", default=None,
+                     help="'all' (or a number) to train data-parallel on several GPUs (default: one device)")
     fit.add_argument("--jobs", type=int, default=None, help="parallel workers for reading and preprocessing")
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -70,10 +102,12 @@ def _parser():
     )
     features.add_argument("crops", help=crops_help)
     features.add_argument("--model", required=True, help="model directory or registered name")
-    features.add_argument("-o", "--output", required=True, help="table to write (.csv or .parquet)")
+    features.add_argument("-o", "--output", required=True,
+                          help="table to write (.csv or .parquet); for a store also 'store' (into the store)")
     features.add_argument("--layer", default="conv3_1", help="layer(s), comma-separated (default: conv3_1)")
     features.add_argument("--per", choices=("cell", "image", "folder"), default="cell",
-                          help="one row per cell, or the mean per image or folder (default: cell)")
+                          help="one row per cell, or the mean per image or folder (default: cell; "
+                               "a store has cell or image)")
     features.add_argument("--channels", help="channel suffixes in the model's order (default: from the model)")
     features.add_argument("--jobs", type=int, default=None)
     features.add_argument("--quiet", action="store_true")
@@ -143,6 +177,13 @@ def main(argv=None):
             run_demo(n_images=args.images, epochs=args.epochs, input_size=args.input_size,
                      random_state=args.seed, verbose=0 if args.quiet else 1,
                      output=None if args.no_figures else args.output)
+        elif args.command == "segment":
+            from ._commands import segment_command
+
+            segment_command(args.fields, args.output, channels=_names(args.channels), nuclear=args.nuclear,
+                            pattern=args.pattern, recursive=args.recursive, label_from=args.label_from,
+                            group_by=args.group_by, scale=args.scale, crop_size=args.crop_size,
+                            min_nucleus_area=args.min_area, n_jobs=args.jobs, verbose=0 if args.quiet else 1)
         elif args.command == "fit":
             from ._commands import fit_command
 
@@ -150,6 +191,7 @@ def main(argv=None):
                         markers=_names(args.markers), group_by=args.group_by, input_size=args.input_size,
                         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                         checkpoint_dir=args.checkpoint_dir, start_from=args.from_pretrained, n_jobs=args.jobs,
+                        devices=int(args.devices) if args.devices and args.devices.isdigit() else args.devices,
                         verbose=0 if args.quiet else 1)
         elif args.command == "features":
             from ._commands import features_command

@@ -1,6 +1,7 @@
-"""What the ``skpci fit``, ``features`` and ``benchmark`` commands do, on crop folders.
+"""What the ``skpci`` commands do: segment fields into a store; fit, featurize and benchmark.
 
-Crop folders hold one file per channel and cell, ``<folder>/<image>_<cell>_<channel>.tif``
+``fit`` and ``features`` read a :class:`~skpci.CropStore` or a crop folder; crop
+folders hold one file per channel and cell, ``<folder>/<image>_<cell>_<channel>.tif``
 (the layout of the authors' yeast and HPA sets, read by :func:`skpci.io.read_cell_crops`).
 """
 
@@ -11,9 +12,41 @@ import pandas as pd
 
 from ._featurizer import PairedInpaintingFeaturizer
 from ._files import atomic_file
+from ._segmenter import CellSegmenter
 from .baselines import brightness_features, handcrafted_features
 from .benchmark import knn_scores, layer_benchmark
-from .io import read_cell_crops
+from .io import list_fields, read_cell_crops
+from .store import CropStore
+
+
+def _open_store(path):
+    """The crop store at ``path``, or None when ``path`` is a crop folder."""
+    path = Path(path)
+    if (path / "store.json").is_file() or (path.is_file() and path.suffix.lower() in (".h5", ".hdf5")):
+        return CropStore(path)
+    return None
+
+
+def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel>[^_]+)$", recursive=False,
+                    label_from="none", group_by="field", scale=0.25, crop_size=128, min_nucleus_area=30,
+                    n_jobs=None, verbose=1, echo=print):
+    """Segment a folder of fields into a crop store (resuming one that exists); returns the store."""
+    if nuclear not in channels:
+        raise ValueError(f"--nuclear {nuclear!r} is not among --channels {list(channels)}.")
+    paths, field_ids = list_fields(fields, channels, channel_pattern=pattern, recursive=recursive)
+    folders = [str(Path(fid).parent) for fid in field_ids]
+    order = sorted(range(len(paths)), key=lambda i: (folders[i], field_ids[i]))  # groups stay contiguous
+    segmenter = CellSegmenter(nuclear_channel=list(channels).index(nuclear), scale=scale, crop_size=crop_size,
+                              min_nucleus_area=min_nucleus_area, n_jobs=n_jobs, verbose=verbose)
+    before = CropStore(output).n_images if _open_store(output) is not None else 0
+    store = segmenter.to_store(
+        [paths[i] for i in order], output, names=[field_ids[i] for i in order], channel_names=list(channels),
+        labels=[folders[i] for i in order] if label_from == "folder" else None,
+        groups=[folders[i] for i in order] if group_by == "folder" else None,
+    )
+    echo(f"{store.n_images} fields ({store.n_images - before} new), {len(store)} cells of "
+         f"{store.crop_shape} {store.dtype} in {store.path}")
+    return store
 
 
 def _roles(channels, protein, markers):
@@ -25,23 +58,35 @@ def _roles(channels, protein, markers):
 
 
 def fit_command(crops, output, *, channels, protein, markers, group_by="folder", input_size=64, epochs=30,
-                batch_size=64, seed=0, checkpoint_dir=None, start_from=None, n_jobs=None, verbose=1,
-                echo=print):
-    """Train on a crop folder and save a model directory; returns its path."""
-    data = read_cell_crops(crops, channels, n_jobs=n_jobs)
+                batch_size=64, seed=0, checkpoint_dir=None, start_from=None, devices=None, n_jobs=None,
+                verbose=1, echo=print):
+    """Train on a crop store or folder and save a model directory; returns its path."""
+    store = _open_store(crops)
+    if store is not None:
+        channels = channels or store.channel_names
+        if not channels or len(channels) != store.crop_shape[-1]:
+            raise ValueError(f"The store's crops have {store.crop_shape[-1]} channels; name them with --channels.")
+        n_cells, described = len(store), f"crop store {str(store.path.resolve())}: {len(store)} cells"
+        echo(f"{n_cells} cells of {store.n_images} fields in {len(np.unique(store.group_codes()))} groups; "
+             f"channels {list(channels)}")
+        X, fit_params = store, {}
+    else:
+        if not channels:
+            raise ValueError("A crop folder needs --channels (the channel file suffixes).")
+        data = read_cell_crops(crops, channels, n_jobs=n_jobs)
+        groups = data.cell_table[group_by].to_numpy() if group_by == "folder" else (
+            data.cell_table["folder"] + "/" + data.cell_table["image"]).to_numpy()
+        echo(f"{len(data.cells)} cells in {len(np.unique(groups))} groups ({group_by}); channels {list(channels)}")
+        described = f"crop folder {str(Path(crops).resolve())}: {len(data.cells)} cells, groups by {group_by}"
+        X, fit_params = data.cells, {"groups": groups}
     protein_channels, marker_channels = _roles(list(channels), protein, markers)
-    groups = data.cell_table[group_by].to_numpy() if group_by == "folder" else (
-        data.cell_table["folder"] + "/" + data.cell_table["image"]).to_numpy()
-    echo(f"{len(data.cells)} cells in {len(np.unique(groups))} groups ({group_by}); channels {list(channels)}")
     featurizer = PairedInpaintingFeaturizer(
         protein_channels=protein_channels, marker_channels=marker_channels, input_size=input_size,
         epochs=epochs, batch_size=batch_size, random_state=seed, checkpoint_dir=checkpoint_dir,
-        weights=start_from, n_jobs=n_jobs, verbose=verbose,
-    ).fit(data.cells, groups=groups)
-    path = featurizer.save_pretrained(
-        output, overwrite=True, channel_names=list(channels),
-        training_data=f"crop folder {str(Path(crops).resolve())}: {len(data.cells)} cells, groups by {group_by}",
-    )
+        weights=start_from, devices=devices, n_jobs=n_jobs, verbose=verbose,
+    ).fit(X, **fit_params)
+    path = featurizer.save_pretrained(output, overwrite=True, channel_names=list(channels),
+                                      training_data=described)
     losses = featurizer.history_["loss"]
     if losses:
         echo(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs")
@@ -51,10 +96,20 @@ def fit_command(crops, output, *, channels, protein, markers, group_by="folder",
 
 def features_command(crops, model, output, *, layer="conv3_1", per="cell", channels=None, n_jobs=None,
                      verbose=1, echo=print):
-    """Features of every cell (or mean per image or folder) of a crop folder, written as CSV or Parquet."""
-    _check_table_suffix(output)
+    """Features of every cell (or mean per image or folder) of a crop store or folder, as CSV or Parquet."""
+    store = _open_store(crops)
+    if store is None or str(output) != "store":
+        _check_table_suffix(output)
     featurizer = PairedInpaintingFeaturizer.from_pretrained(model, layer=layer.split(","), n_jobs=n_jobs,
                                                             verbose=verbose)
+    if store is not None:
+        if per == "folder":
+            raise ValueError("A store gives features per cell or per image (--per cell or --per image).")
+        featurizer.fit(store.read(0, 1))
+        path = featurizer.write_features(store, None if str(output) == "store" else output, per=per,
+                                         overwrite=True)
+        echo(f"features of {len(store) if per == 'cell' else store.n_images} {per}s written to {path}")
+        return path
     channels = channels or _model_channel_names(featurizer)
     data = read_cell_crops(crops, channels, n_jobs=n_jobs)
     featurizer.fit(data.cells[:1])

@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -128,3 +129,59 @@ def test_command_errors_are_clear_and_debug_shows_the_traceback(crop_folder, tmp
     assert missing.returncode == 1 and "Traceback" in missing.stderr and "No such folder" in missing.stderr
     bad_table = _skpci("features", str(root), "--model", "synthetic-32", "-o", str(tmp_path / "x.txt"))
     assert bad_table.returncode == 1 and "must end in .csv or .parquet" in bad_table.stderr
+
+
+@pytest.fixture(scope="module")
+def field_folder(tmp_path_factory):
+    """Whole synthetic fields, one uint16 TIFF per channel, in one folder per class."""
+    import tifffile
+
+    from skpci.datasets import make_cell_images
+
+    data = make_cell_images(n_images=4, image_size=128, cell_radius=8, random_state=1,
+                            localizations=("nucleus", "plasma_membrane"))
+    root = tmp_path_factory.mktemp("fields")
+    for index, (image, label) in enumerate(zip(data.images, data.labels)):
+        (root / label).mkdir(exist_ok=True)
+        for channel, name in enumerate(data.channel_names):
+            tifffile.imwrite(root / label / f"field{index}_{name}.tif", (image[..., channel] * 30000).astype(np.uint16))
+    return root, list(data.labels)
+
+
+def test_segment_fit_and_features_on_a_crop_store(field_folder, tmp_path):
+    import pandas as pd
+
+    from skpci import CropStore
+
+    root, labels = field_folder
+    store_path = tmp_path / "store"
+    segment_args = ("segment", str(root), "-o", str(store_path), "--channels", "protein,nucleus,cytosol",
+                    "--nuclear", "nucleus", "--recursive", "--label-from", "folder", "--scale", "1",
+                    "--crop-size", "32", "--min-area", "10", "--quiet")
+    first = _skpci(*segment_args)
+    assert first.returncode == 0, first.stderr
+    store = CropStore(store_path)
+    assert store.n_images == 4 and store.dtype == np.uint16 and store.channel_names == ["protein", "nucleus", "cytosol"]
+    assert sorted(store.images["label"]) == sorted(labels) and len(store) > 20
+    again = _skpci(*segment_args)
+    assert again.returncode == 0 and "(0 new)" in again.stdout
+
+    model = tmp_path / "model"
+    fit = _skpci("fit", str(store_path), "-o", str(model), "--protein", "protein", "--markers", "nucleus,cytosol",
+                 "--input-size", "16", "--epochs", "1", "--batch-size", "16", "--quiet")
+    assert fit.returncode == 0, fit.stderr
+    assert f"{len(store)} cells of 4 fields" in fit.stdout
+
+    features = _skpci("features", str(store_path), "--model", str(model), "-o", str(tmp_path / "cells.parquet"),
+                      "--quiet")
+    assert features.returncode == 0, features.stderr
+    table = pd.read_parquet(tmp_path / "cells.parquet")
+    assert len(table) == len(store) and "conv3_1_383" in table.columns
+    assert set(table["label"]) == set(labels)
+    inside = _skpci("features", str(store_path), "--model", str(model), "-o", "store", "--per", "image", "--quiet")
+    assert inside.returncode == 0, inside.stderr
+    assert (store_path / "features-conv3_1.h5").is_file()
+
+    wrong = _skpci("segment", str(root), "-o", str(tmp_path / "s2"), "--channels", "protein,nucleus",
+                   "--nuclear", "dapi", "--recursive")
+    assert wrong.returncode == 1 and "--nuclear 'dapi' is not among" in wrong.stderr
