@@ -6,7 +6,6 @@ The estimator speaks NumPy at its boundary; Keras stays inside
 
 import numbers
 import warnings
-
 from pathlib import Path
 
 import h5py
@@ -39,6 +38,8 @@ from ._training import Checkpoint, PairBatches, TrainingInterrupted, compile_for
 from .store import CropStore
 
 _POOLINGS = ("max", "mean")
+#: Training precision -> Keras dtype policy of the hidden layers.
+_PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16"}
 _AGGREGATES = {"mean": np.mean, "median": np.median}
 #: Crops prepared and featurized at a time by ``transform``: bounds its memory.
 _TRANSFORM_BLOCK = 2048
@@ -99,6 +100,11 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         again with the same folder after a crash, kill or Ctrl-C resumes from
         the last completed epoch and ends in the same state as an
         uninterrupted run; a checkpoint of a different run is refused.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of training. ``"bfloat16"`` trains with Keras's
+        ``mixed_bfloat16`` policy (bfloat16 compute, float32 weights and
+        output), which is about twice as fast on GPUs with bfloat16 tensor
+        cores; the fitted model and ``transform`` stay float32.
     devices : None, "all" or int, default=None
         Data-parallel training: ``None`` trains on Keras's default device
         (a GPU when there is one); ``"all"`` on every visible accelerator
@@ -189,6 +195,7 @@ stored cell, and :meth:`write_features` writes them to a table or the store.
         weights=None,
         memory=None,
         checkpoint_dir=None,
+        precision="float32",
         devices=None,
         n_jobs=None,
         random_state=None,
@@ -208,6 +215,7 @@ stored cell, and :meth:`write_features` writes them to a table or the store.
         self.weights = weights
         self.memory = memory
         self.checkpoint_dir = checkpoint_dir
+        self.precision = precision
         self.devices = devices
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -268,7 +276,7 @@ stored cell, and :meth:`write_features` writes them to a table or the store.
                     crops, codes, protein + marker, len(protein), model.get_weights(), architecture,
                     seed=pair_seed, epochs=self.epochs, batch_size=self.batch_size,
                     learning_rate=self.learning_rate, beta_1=self.beta_1, rotations=self.rotations,
-                    devices=self.devices, n_jobs=self.n_jobs, verbose=self.verbose,
+                    precision=self.precision, devices=self.devices, n_jobs=self.n_jobs, verbose=self.verbose,
                     checkpoint_dir=self.checkpoint_dir,
                 )
             except TrainingInterrupted as stop:
@@ -437,6 +445,8 @@ stored cell, and :meth:`write_features` writes them to a table or the store.
             raise ValueError(f"beta_1 must be in [0, 1), got {self.beta_1!r}.")
         if self.pooling not in _POOLINGS:
             raise ValueError(f"pooling must be one of {_POOLINGS}, got {self.pooling!r}.")
+        if self.precision not in _PRECISIONS:
+            raise ValueError(f"precision must be one of {tuple(_PRECISIONS)}, got {self.precision!r}.")
         if self.aggregate not in _AGGREGATES:
             raise ValueError(f"aggregate must be one of {tuple(_AGGREGATES)}, got {self.aggregate!r}.")
         self._feature_layers()
@@ -713,8 +723,8 @@ class _ModelSnapshot:
 
 
 def _train_weights(crops, codes, channel_order, n_protein_channels, initial_weights, architecture, *,
-                   seed, epochs, batch_size, learning_rate, beta_1, rotations, devices=None, n_jobs=None,
-                   verbose=0, checkpoint_dir=None):
+                   seed, epochs, batch_size, learning_rate, beta_1, rotations, precision="float32",
+                   devices=None, n_jobs=None, verbose=0, checkpoint_dir=None):
     """Train a network from ``initial_weights``; a pure function, so joblib.Memory can cache it.
 
     ``crops`` is a list of crop stacks with their group ``codes``, or a
@@ -746,13 +756,13 @@ def _train_weights(crops, codes, channel_order, n_protein_channels, initial_weig
     batches = PairBatches(source, n_protein_channels, batch_size, seed, rotations=rotations,
                           drop_remainder=n_devices > 1)
     with scope():
-        model = build_with_weights(architecture, initial_weights)
+        model = build_with_weights(architecture, initial_weights, dtype=_PRECISIONS[precision])
         compile_for_training(model, learning_rate, beta_1)
         checkpoint, initial_epoch, losses = None, 0, []
         if checkpoint_dir is not None:
             fingerprint = joblib.hash((crops, codes, channel_order, n_protein_channels, initial_weights,
                                        architecture, seed, batch_size, learning_rate, beta_1, rotations,
-                                       n_devices))
+                                       n_devices, precision))
             checkpoint = Checkpoint(checkpoint_dir, fingerprint)
             resumed = checkpoint.load(model)
             if resumed is not None:

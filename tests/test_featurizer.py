@@ -269,3 +269,15 @@ def test_negative_and_constant_crops_give_finite_features(fitted_featurizer, syn
     assert np.isfinite(features).all()
     np.testing.assert_allclose(features[0], fitted_featurizer.transform(synthetic_crops.cells[:1])[0],
                                rtol=1e-4, atol=1e-6)  # a shift changes nothing after min-max scaling
+
+
+def test_bfloat16_training_tracks_float32_and_leaves_a_float32_model(synthetic_crops):
+    params = dict(epochs=2, random_state=0, **FAST)
+    mixed = PairedInpaintingFeaturizer(precision="bfloat16", **params).fit(synthetic_crops.bags)
+    full = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.bags)
+    assert all(w.dtype == np.float32 for w in mixed.model_.get_weights())
+    assert mixed.model_.get_layer("conv3_1").compute_dtype == "float32"
+    np.testing.assert_allclose(mixed.history_["loss"], full.history_["loss"], rtol=0.1)
+    assert mixed.history_["loss"] != full.history_["loss"]  # bfloat16 arithmetic did run
+    with pytest.raises(ValueError, match="precision must be one of"):
+        PairedInpaintingFeaturizer(precision="float16", **params).fit(synthetic_crops.bags)
