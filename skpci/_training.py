@@ -15,6 +15,7 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._crop_sources import dihedral_view
 from ._files import atomic_file
 from ._network import SOURCE_INPUT, TARGET_MARKER_INPUT
 from ._pairing import pairable_cells, sample_partners
@@ -23,27 +24,21 @@ from ._pairing import pairable_cells, sample_partners
 def apply_dihedral(batch, codes):
     """Flip (and transpose) each crop of a batch in place by its code.
 
-    Bit 0 of a code flips left-right, bit 1 flips up-down, bit 2 swaps the
-    two spatial axes; together they give the 8 symmetries of the square.
-
     Parameters
     ----------
     batch : ndarray of shape (n, size, size, channels)
     codes : ndarray of int, shape (n,)
+        Codes of :func:`~skpci._crop_sources.dihedral_view`.
 
     Returns
     -------
     batch : ndarray
         The same array, transformed.
     """
-    for bit, transform in (
-        (1, lambda x: x[:, :, ::-1]),
-        (2, lambda x: x[:, ::-1]),
-        (4, lambda x: x.transpose(0, 2, 1, 3)),
-    ):
-        selected = (codes & bit).astype(bool)
-        if selected.any():
-            batch[selected] = transform(batch[selected])
+    for code in np.unique(codes):
+        if code:
+            selected = codes == code
+            batch[selected] = dihedral_view(batch[selected], code)
     return batch
 
 
@@ -115,8 +110,8 @@ class PairBatches(keras.utils.PyDataset):
         if self.source.n_blocks > 1:
             last_block = np.searchsorted(self.source.bounds, cells[-1], side="right") - 1
             self.source.prefetch(self._next_block[last_block])
-        source = apply_dihedral(self.source.gather(cells), self._source_codes[batch])
-        target = apply_dihedral(self.source.gather(self._partners[batch]), self._target_codes[batch])
+        source = self.source.gather(cells, self._source_codes[batch])
+        target = self.source.gather(self._partners[batch], self._target_codes[batch])
         inputs = {SOURCE_INPUT: source, TARGET_MARKER_INPUT: target[..., self.n_protein_channels:]}
         return inputs, target[..., :self.n_protein_channels]
 

@@ -111,3 +111,19 @@ def test_no_augmentation_returns_crops_untouched():
     inputs, _ = batches[0]
     for image in inputs["x_in"]:
         assert any(np.array_equal(image, crop) for crop in crops)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_batches_scaled_on_the_fly_equal_prescaled_ones(dtype):
+    rng = np.random.default_rng(3)
+    crops = (rng.random((30, 8, 8, 3)) * 200).astype(dtype)
+    crops[4, ..., 1] = 7  # a constant channel becomes zeros
+    codes = np.repeat(np.arange(6), 5)
+    prescaled = MemoryCrops([crops[:12], crops[12:]], codes, 8, [2, 0])
+    on_the_fly = MemoryCrops([crops[:12], crops[12:]], codes, 8, [2, 0], prescale_bytes=0)
+    assert prescaled.scaled and not on_the_fly.scaled
+    cells, flips = rng.integers(0, 30, 20), rng.integers(0, 8, 20)
+    expected = apply_dihedral(minmax_scale_crops(crops[cells][..., [2, 0]]), flips)
+    np.testing.assert_array_equal(prescaled.gather(cells, flips), expected)
+    np.testing.assert_array_equal(on_the_fly.gather(cells, flips), expected)
+    assert on_the_fly.dtype == dtype  # crops stay in their own dtype
