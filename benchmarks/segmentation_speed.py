@@ -9,12 +9,16 @@ meaningful on a noisy machine.
 """
 
 import argparse
-import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _report import write_json  # noqa: E402
 
 from skpci import CellSegmenter
 from skpci.datasets import make_cell_images
@@ -60,9 +64,7 @@ def main():
     for row in rows:
         print(f"{row['n_jobs']:>6} {row['seconds']:>8.2f} {row['megapixels_per_s']:>7.1f} "
               f"{row['fields_per_s']:>9.2f} {row['cells']:>6} {row['speedup']:>8.2f}")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(rows, out, indent=2)
+    write_json(args.json, "segmentation_speed", {"fields": len(fields), "rows": rows})
 
 
 if __name__ == "__main__":
