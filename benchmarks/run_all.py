@@ -28,7 +28,7 @@ def main():
         ["data_pipeline.py", "--data", args.data, *(["--input-size", "32", "--batches", "2"] if quick else [])],
         ["training_flops.py", *(["--input-size", "32", "--batches", "2"] if quick else [])],
         ["transform_cost.py", *(["--cells", "256", "--stream", "10000"] if quick else [])],
-        ["fit_memory.py", *(["--cells", "20000", "--seconds", "20"] if quick else [])],
+        ["fit_memory.py", *(["--cells", "20000", "--batches", "3"] if quick else [])],
         ["segmentation_speed.py", *(["--fields", "2", "--repeats", "1"] if quick else [])],
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}

@@ -78,7 +78,7 @@ def _run_with_two_devices(backend, tmp_path, synthetic_crops):
         store = CropStore(sys.argv[1])
         results = {{}}
         for devices in (None, "all"):
-            featurizer = PairedInpaintingFeaturizer(epochs=3, random_state=0, devices=devices,
+            featurizer = PairedInpaintingFeaturizer(epochs=2, random_state=0, devices=devices,
                                                     **{FAST!r}).fit(store)
             results[str(devices)] = {{"n_devices": featurizer.n_devices_, "loss": featurizer.history_["loss"]}}
         print(json.dumps(results))
