@@ -284,3 +284,23 @@ def test_fit_from_a_store_larger_than_its_memory_budget(tmp_path):
 
     growth = peak_rss(big) - peak_rss(small)
     assert growth < budget, f"peak RSS grew by {growth / 2**20:.0f} MiB for a {big.nbytes / 2**20:.0f} MiB store"
+
+
+def _read_image_in_worker(store, index):
+    return os.getpid(), store.read_image(index)
+
+
+def test_several_processes_read_one_store_while_it_grows(tmp_path):
+    from joblib import Parallel, delayed
+
+    bags = _bags(6)
+    store = CropStore.create(tmp_path / "s")
+    store.append(bags[:3], names=["a", "b", "c"])
+    results = Parallel(n_jobs=2, backend="loky")(delayed(_read_image_in_worker)(store, i % 3) for i in range(8))
+    assert len({pid for pid, _ in results}) == 2  # two other processes read it, each opening its own files
+    for i, (_, crops) in enumerate(results):
+        np.testing.assert_array_equal(crops, bags[i % 3])
+    reader = CropStore(tmp_path / "s")  # opened before the next append
+    store.append(bags[3:], names=["d", "e", "f"])
+    assert reader.n_images == 3 and reader.refresh().n_images == 6
+    np.testing.assert_array_equal(reader.read_image(5), bags[5])
