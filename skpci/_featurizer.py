@@ -151,13 +151,14 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
     and ``transform`` returns one row per bag. *Cells*: one
     ``(n_cells, h, w, C)`` array with ``fit(X, groups=...)``; ``transform``
     returns one row per cell. An empty bag gets a row of NaN (and a warning).
-A :class:`~skpci.CropStore` is read like cells with their groups: ``fit``
-streams blocks of whole groups from disk, ``transform`` returns one row per
-stored cell, and :meth:`write_features` writes them to a table or the store.
+    A :class:`~skpci.CropStore` is read like cells with their groups: ``fit``
+    streams blocks of whole groups from disk, ``transform`` returns one row per
+    stored cell, and :meth:`write_features` writes them to a table or the store.
 
-    Crops are kept in their own dtype and scaled batch by batch, so a uint8
-    data set takes one byte per pixel while training (crops that need
-    resizing are prepared ahead as float16).
+    Small data sets are min-max scaled once; larger ones are kept in their
+    own dtype and scaled batch by batch, so a uint8 data set takes one byte
+    per pixel while training (crops that need resizing are prepared ahead as
+    float16).
 
     The source network input holds the protein channels first, then the
     markers, in the order given.
