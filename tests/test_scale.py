@@ -91,6 +91,7 @@ def _run_with_two_devices(backend, tmp_path, synthetic_crops):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_training_on_two_logical_devices_tracks_one_device(backend, tmp_path, synthetic_crops):
     if backend == "jax":

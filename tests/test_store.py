@@ -166,6 +166,7 @@ def test_to_store_resumes_after_a_failed_field_without_redoing_finished_ones(tmp
     np.testing.assert_array_equal(resumed.read(), fresh.read())
 
 
+@pytest.mark.slow
 def test_killed_to_store_leaves_finished_fields_and_resumes_to_the_same_store(tmp_path, field_files):
     paths, _ = field_files
     script = textwrap.dedent(f"""
@@ -249,6 +250,7 @@ def test_write_features_to_tables_and_into_the_store(tmp_path, fitted_featurizer
     assert CropStore(store.path).n_images == len(labels)  # a features file is not a shard
 
 
+@pytest.mark.slow
 def test_fit_from_a_store_larger_than_its_memory_budget(tmp_path):
     """Fitting on a 375 MiB store peaks at most 128 MiB above fitting on a 100-cell one.
 
