@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import machine, print_table, rate, write_json  # noqa: E402
+from training_flops import batch_dataset  # noqa: E402
 
 
 def authors_style_pairs(root, n_pairs, seed=0):
@@ -79,36 +80,6 @@ def skpci_pairs(cells, groups, n_epochs, batch_size=64, **source_options):
     return time.perf_counter() - started, n_pairs
 
 
-class _FirstBatches:
-    """The first ``n`` batches of a PairBatches epoch, as a Keras PyDataset."""
-
-    def __new__(cls, batches, n):
-        import keras
-
-        class FirstBatches(keras.utils.PyDataset):
-            def __len__(self):
-                return n
-
-            def __getitem__(self, index):
-                return batches[index]
-
-        return FirstBatches(workers=batches.workers, use_multiprocessing=False)
-
-
-class _ConstantBatch:
-    def __new__(cls, batch, n):
-        import keras
-
-        class ConstantBatch(keras.utils.PyDataset):
-            def __len__(self):
-                return n
-
-            def __getitem__(self, index):
-                return batch
-
-        return ConstantBatch()
-
-
 def training_rates(cells, groups, input_size, n_batches, batch_size=64, workers=1):
     """Samples/s of model.fit on real pairs and on one constant batch, alternated."""
     from skpci._crop_sources import MemoryCrops
@@ -122,11 +93,11 @@ def training_rates(cells, groups, input_size, n_batches, batch_size=64, workers=
     batches = PairBatches(source, 1, batch_size, seed=0, workers=workers)
     model = compile_for_training(build_inpainting_model(1, 1, input_size, seed=0))
     constant = batches[0]
-    model.fit(_ConstantBatch(constant, 2), epochs=1, verbose=0)  # compile the training step
+    model.fit(batch_dataset(lambda index: constant, 2), epochs=1, verbose=0)  # compile the training step
     timings = {"real pairs": [], "constant batch": []}
     for _ in range(2):  # alternate, so drifts of a noisy machine hit both alike
-        for name, data in (("real pairs", _FirstBatches(batches, n_batches)),
-                           ("constant batch", _ConstantBatch(constant, n_batches))):
+        for name, data in (("real pairs", batch_dataset(batches.__getitem__, n_batches, batches.workers)),
+                           ("constant batch", batch_dataset(lambda index: constant, n_batches))):
             started = time.perf_counter()
             model.fit(data, epochs=1, verbose=0, shuffle=False)
             timings[name].append(time.perf_counter() - started)

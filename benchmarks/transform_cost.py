@@ -44,9 +44,10 @@ def main():
     parser.add_argument("--json")
     args = parser.parse_args()
 
+    from training_flops import forward_flops
+
     from skpci import PairedInpaintingFeaturizer
     from skpci._network import build_feature_extractor, predict
-    from training_flops import forward_flops
 
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (args.cells, 64, 64, 3), dtype=np.uint8)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._featurizer import PairedInpaintingFeaturizer
-from ._files import atomic_file
+from ._files import check_table_suffix, write_table
 from ._segmenter import CellSegmenter
 from .baselines import brightness_features, handcrafted_features
 from .benchmark import knn_scores, layer_benchmark
@@ -38,7 +38,8 @@ def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel
     order = sorted(range(len(paths)), key=lambda i: (folders[i], field_ids[i]))  # groups stay contiguous
     segmenter = CellSegmenter(nuclear_channel=list(channels).index(nuclear), scale=scale, crop_size=crop_size,
                               min_nucleus_area=min_nucleus_area, n_jobs=n_jobs, verbose=verbose)
-    before = CropStore(output).n_images if _open_store(output) is not None else 0
+    existing = _open_store(output)
+    before = existing.n_images if existing is not None else 0
     store = segmenter.to_store(
         [paths[i] for i in order], output, names=[field_ids[i] for i in order], channel_names=list(channels),
         labels=[folders[i] for i in order] if label_from == "folder" else None,
@@ -99,7 +100,7 @@ def features_command(crops, model, output, *, layer="conv3_1", per="cell", chann
     """Features of every cell (or mean per image or folder) of a crop store or folder, as CSV or Parquet."""
     store = _open_store(crops)
     if store is None or str(output) != "store":
-        _check_table_suffix(output)
+        check_table_suffix(output)
     featurizer = PairedInpaintingFeaturizer.from_pretrained(model, layer=layer.split(","), n_jobs=n_jobs,
                                                             verbose=verbose)
     if store is not None:
@@ -149,28 +150,6 @@ def benchmark_command(crops, model, *, channels=None, labels="folder", folds="im
          f"chance {1 / len(np.unique(y)):.3f}")
     echo(result.drop(columns="n_folds").round(3).to_string(index=False))
     return result
-
-
-def write_table(table, output):
-    """Write a DataFrame atomically as CSV (``.csv``) or Parquet (``.parquet``)."""
-    output = Path(output)
-    suffix = _check_table_suffix(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(output) as temporary:
-        if suffix == ".csv":
-            table.to_csv(temporary, index=False)
-        else:
-            try:
-                table.to_parquet(temporary, index=False)
-            except ImportError as error:
-                raise ValueError("Writing Parquet needs pyarrow: pip install pyarrow, or write .csv.") from error
-
-
-def _check_table_suffix(output):
-    suffix = Path(output).suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise ValueError(f"Output {str(output)!r} must end in .csv or .parquet.")
-    return suffix
 
 
 def _model_channel_names(featurizer):

@@ -2,10 +2,11 @@
 
 Both sources hand out batches of crops that are resized to the network's
 input size, hold the network's channels (protein first) and are min-max
-scaled per crop and channel. Scaling happens per batch, on the fly, so crops
-can stay in their native dtype: a uint8 data set costs one byte per pixel in
-memory, not the four of a float32 copy. Only crops that need resizing are
-prepared ahead, into float16.
+scaled per crop and channel. Small data sets are scaled once; otherwise
+scaling happens per batch, on the fly, so crops can stay in their native
+dtype: a uint8 data set costs one byte per pixel in memory, not the four of
+a float32 copy. Only crops that need resizing are prepared ahead, into
+float16.
 
 Cells are split into *blocks* of whole pairing groups. Training shuffles the
 order of blocks and the cells within each block, so that a source on disk is
@@ -28,13 +29,12 @@ _CACHED_BLOCKS = 3
 class _Piece:
     """Crops at the input size and, per crop and network channel, the minimum and range that scale them.
 
-    ``scaled=True`` marks crops that are min-max scaled already.
+    ``scaled=True`` marks crops that are min-max scaled already (no ranges needed).
     """
 
     def __init__(self, crops, select=None, *, scaled=False):
         self.crops = crops
         self.select = select
-        self.scaled = scaled
         self.low, self.span = (None, None) if scaled else channel_ranges(crops, select)
 
 
@@ -112,6 +112,9 @@ class _BlockSource:
     def prefetch(self, block):
         """Start loading ``block`` in the background, if the source reads from disk."""
 
+    def close(self):
+        """Release what the source holds open (threads, files), if anything."""
+
     def gather(self, cells, transforms=None):
         """Scaled float32 crops of ``cells`` (global indices), in that order, flipped as asked.
 
@@ -132,16 +135,15 @@ class _BlockSource:
         # Scaled later into a new array, so an unscaled gather can reuse this thread's buffer.
         gathered = np.empty(shape, self.dtype) if self.scaled else self._scratch("gathered", shape, self.dtype)
         pixels = _pixel_view(gathered)
-        low = np.empty((n, self.n_channels), dtype=np.float32)
-        span = np.empty_like(low)
+        if not self.scaled:
+            low = np.empty((n, self.n_channels), dtype=np.float32)
+            span = np.empty_like(low)
         owner = np.searchsorted(self._piece_offsets, cells, side="right") - 1
         for index in np.unique(owner):
             piece = self._piece(index)
             at_piece = np.flatnonzero(owner == index)
             rows = cells[at_piece] - self._piece_offsets[index]
-            if piece.scaled:
-                low[at_piece], span[at_piece] = 0, 1
-            else:
+            if not self.scaled:
                 low[at_piece], span[at_piece] = piece.low[rows], piece.span[rows]
             # One gather per symmetry, written into the batch through a flipped view.
             for code in np.unique(transforms[at_piece]):
@@ -263,7 +265,8 @@ class StoreCrops(_BlockSource):
         self.channel_order = list(channel_order)
         self.n_channels = len(channel_order)
         self.n_jobs = n_jobs
-        self.dtype = store.dtype if store.crop_shape[:2] == (size, size) else np.dtype(np.float16)
+        self._resize = store.crop_shape[:2] != (self.size, self.size)
+        self.dtype = np.dtype(np.float16) if self._resize else store.dtype
         self._cache = OrderedDict()
         self._pending = {}
         self._lock = threading.Lock()
@@ -271,7 +274,7 @@ class StoreCrops(_BlockSource):
 
     def _read_block(self, index):
         crops = self.store.read(self.bounds[index], self.bounds[index + 1])
-        if crops.shape[1:3] == (self.size, self.size):
+        if not self._resize:
             return _Piece(crops[..., self.channel_order])
         prepared = prepare_crop_stacks([crops], self.size, self.channel_order, n_jobs=self.n_jobs)
         return _Piece(prepared.astype(np.float16))

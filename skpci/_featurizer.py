@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import pretrained
 from ._crop_sources import MemoryCrops, StoreCrops
 from ._devices import distribution_scope
-from ._files import atomic_file
+from ._files import atomic_file, write_table
 from ._inputs import parse_crop_input
 from ._network import (
     FEATURE_LAYERS,
@@ -543,22 +543,16 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         else:
             records = store.cells[["image", "source", "group", "centroid_row", "centroid_col"]].copy()
             records["label"] = store.images["label"].to_numpy()[records["image"].to_numpy()]
-        names = self.get_feature_names_out()
-        with atomic_file(path) as temporary:
-            if path.suffix.lower() in (".h5", ".hdf5"):
-                with h5py.File(temporary, "w") as out:
-                    out.create_dataset("features", data=features, chunks=True, compression="lzf")
-                    out.attrs["layers"] = layers
-                    out.attrs["pooling"] = self.pooling
-                    out.attrs["per"] = per
-                    out.attrs["store_fingerprint"] = store.fingerprint()
-            else:
-                table = pd.concat([records.reset_index(drop=True),
-                                   pd.DataFrame(features, columns=list(names))], axis=1)
-                if path.suffix.lower() == ".csv":
-                    table.to_csv(temporary, index=False)
-                else:
-                    table.to_parquet(temporary, index=False)
+        if path.suffix.lower() not in (".h5", ".hdf5"):
+            columns = pd.DataFrame(features, columns=list(self.get_feature_names_out()))
+            write_table(pd.concat([records.reset_index(drop=True), columns], axis=1), path)
+            return path
+        with atomic_file(path) as temporary, h5py.File(temporary, "w") as out:
+            out.create_dataset("features", data=features, chunks=True, compression="lzf")
+            out.attrs["layers"] = layers
+            out.attrs["pooling"] = self.pooling
+            out.attrs["per"] = per
+            out.attrs["store_fingerprint"] = store.fingerprint()
         return path
 
     def _aggregate_bags(self, cell_features, bag_sizes):
@@ -789,8 +783,7 @@ def _train_weights(crops, codes, channel_order, n_protein_channels, initial_weig
             ) from error
         raise
     finally:
-        if isinstance(source, StoreCrops):
-            source.close()
+        source.close()
     return model.get_weights(), losses, initial_epoch, n_devices
 
 

@@ -1,4 +1,4 @@
-"""Writing files so that they appear complete or not at all."""
+"""Writing files (and tables) so that they appear complete or not at all."""
 
 import contextlib
 import os
@@ -59,3 +59,26 @@ def atomic_directory(path, *, overwrite=False):
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_table_suffix(path):
+    """The lower-case suffix of a table path, which must be ``.csv`` or ``.parquet``."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ValueError(f"Output {str(path)!r} must end in .csv or .parquet.")
+    return suffix
+
+
+def write_table(table, path):
+    """Write a DataFrame atomically as CSV (``.csv``) or Parquet (``.parquet``)."""
+    path = Path(path)
+    suffix = check_table_suffix(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as temporary:
+        if suffix == ".csv":
+            table.to_csv(temporary, index=False)
+        else:
+            try:
+                table.to_parquet(temporary, index=False)
+            except ImportError as error:
+                raise ValueError("Writing Parquet needs pyarrow: pip install pyarrow, or write .csv.") from error

@@ -15,31 +15,9 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._crop_sources import dihedral_view
 from ._files import atomic_file
 from ._network import SOURCE_INPUT, TARGET_MARKER_INPUT
 from ._pairing import pairable_cells, sample_partners
-
-
-def apply_dihedral(batch, codes):
-    """Flip (and transpose) each crop of a batch in place by its code.
-
-    Parameters
-    ----------
-    batch : ndarray of shape (n, size, size, channels)
-    codes : ndarray of int, shape (n,)
-        Codes of :func:`~skpci._crop_sources.dihedral_view`.
-
-    Returns
-    -------
-    batch : ndarray
-        The same array, transformed.
-    """
-    for code in np.unique(codes):
-        if code:
-            selected = codes == code
-            batch[selected] = dihedral_view(batch[selected], code)
-    return batch
 
 
 class PairBatches(keras.utils.PyDataset):

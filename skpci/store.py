@@ -288,6 +288,7 @@ class CropStore:
         table["group"] = self.images["group"].to_numpy()[table["image"].to_numpy()] if len(table) else []
         self.cells = table
         self._shape, self._dtype = next(iter(shapes)) if shapes else (None, None)
+        self._group_codes = None
         return self
 
     def _read_records(self, shard_path):
@@ -340,8 +341,10 @@ class CropStore:
 
     def group_codes(self):
         """Integer pairing-group code of every cell, in stored order."""
-        _, codes = np.unique(self.cells["group"].to_numpy(dtype=str), return_inverse=True)
-        return codes.astype(np.int64).ravel()
+        if self._group_codes is None:  # one sort of every cell's group name per refresh, not per call
+            _, codes = np.unique(self.cells["group"].to_numpy(dtype=str), return_inverse=True)
+            self._group_codes = codes.astype(np.int64).ravel()
+        return self._group_codes
 
     def read(self, start=0, stop=None):
         """The crops of cells ``start`` to ``stop`` (stored order), in their stored dtype."""

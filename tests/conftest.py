@@ -7,8 +7,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import tifffile  # noqa: E402
 
-from skpci.datasets import make_cell_crops  # noqa: E402
+from skpci.datasets import make_cell_crops, make_cell_images  # noqa: E402
 
 #: Small and fast: 16 px network input, few epochs. Real sizes live in benchmarks/.
 FAST = dict(marker_channels=(1, 2), input_size=16, batch_size=16)
@@ -39,3 +40,16 @@ def data_dir():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def field_files(tmp_path_factory):
+    """Eight synthetic fields written as uint16 TIFF files: (paths, labels)."""
+    folder = tmp_path_factory.mktemp("fields")
+    data = make_cell_images(n_images=8, image_size=128, cell_radius=8, random_state=3)
+    paths = []
+    for index, image in enumerate(data.images):
+        path = folder / f"field-{index}.tif"
+        tifffile.imwrite(path, (image * 20000).astype(np.uint16))
+        paths.append(str(path))
+    return paths, list(data.labels)

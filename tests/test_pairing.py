@@ -3,10 +3,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skpci._crop_sources import MemoryCrops
+from skpci._crop_sources import MemoryCrops, dihedral_view
 from skpci._pairing import encode_groups, pairable_cells, sample_partners
 from skpci._preprocessing import minmax_scale_crops
-from skpci._training import PairBatches, apply_dihedral
+from skpci._training import PairBatches
 
 
 @given(st.lists(st.integers(0, 6), min_size=2, max_size=200), st.integers(0, 2**32 - 1))
@@ -51,9 +51,9 @@ def test_groups_of_wrong_length_are_rejected():
 
 def test_dihedral_codes_give_the_eight_symmetries():
     square = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
-    results = {apply_dihedral(square.copy(), np.array([code])).tobytes() for code in range(8)}
+    results = {dihedral_view(square, code).tobytes() for code in range(8)}
     assert len(results) == 8
-    flipped = apply_dihedral(square.copy(), np.array([1]))
+    flipped = dihedral_view(square, 1)
     np.testing.assert_array_equal(flipped[0, :, :, 0], square[0, :, ::-1, 0])
 
 
@@ -70,7 +70,7 @@ def _find(crops, image):
     """Index and symmetry code of the crop that ``image`` is a transform of."""
     for index, crop in enumerate(crops):
         for code in range(8):
-            if np.array_equal(apply_dihedral(crop[np.newaxis].copy(), np.array([code]))[0], image):
+            if np.array_equal(dihedral_view(crop[np.newaxis], code)[0], image):
                 return index, code
     raise AssertionError("not a transformed crop")
 
@@ -123,7 +123,8 @@ def test_batches_scaled_on_the_fly_equal_prescaled_ones(dtype):
     on_the_fly = MemoryCrops([crops[:12], crops[12:]], codes, 8, [2, 0], prescale_bytes=0)
     assert prescaled.scaled and not on_the_fly.scaled
     cells, flips = rng.integers(0, 30, 20), rng.integers(0, 8, 20)
-    expected = apply_dihedral(minmax_scale_crops(crops[cells][..., [2, 0]]), flips)
+    scaled = minmax_scale_crops(crops[cells][..., [2, 0]])
+    expected = np.stack([dihedral_view(crop[np.newaxis], flip)[0] for crop, flip in zip(scaled, flips)])
     np.testing.assert_array_equal(prescaled.gather(cells, flips), expected)
     np.testing.assert_array_equal(on_the_fly.gather(cells, flips), expected)
     assert on_the_fly.dtype == dtype  # crops stay in their own dtype

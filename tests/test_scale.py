@@ -9,10 +9,8 @@ import textwrap
 import joblib
 import numpy as np
 import pytest
-import tifffile
 
 from skpci import CellSegmenter, CropStore, PairedInpaintingFeaturizer
-from skpci.datasets import make_cell_images
 
 from .conftest import FAST
 
@@ -30,15 +28,8 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def field_paths(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fields")
-    data = make_cell_images(n_images=6, image_size=128, cell_radius=8, random_state=5)
-    paths = []
-    for index, image in enumerate(data.images):
-        path = folder / f"field-{index}.tif"
-        tifffile.imwrite(path, (image * 4000).astype(np.uint16))
-        paths.append(str(path))
-    return paths
+def field_paths(field_files):
+    return field_files[0]
 
 
 def test_segmentation_on_dask_workers_matches_a_local_run(cluster, field_paths, tmp_path):

@@ -13,11 +13,9 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import tifffile
 
 from skpci import CellSegmenter, CropStore, PairedInpaintingFeaturizer
 from skpci._preprocessing import resize_crops
-from skpci.datasets import make_cell_images
 
 from .conftest import FAST
 
@@ -28,19 +26,6 @@ def _bags(n_images=6, size=16, dtype=np.uint16, seed=0):
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 4000, (int(n), size, size, 3)).astype(dtype)
             for n in rng.integers(3, 9, n_images)]
-
-
-@pytest.fixture(scope="module")
-def field_files(tmp_path_factory):
-    """Eight synthetic fields written as uint16 TIFF files."""
-    folder = tmp_path_factory.mktemp("fields")
-    data = make_cell_images(n_images=8, image_size=128, cell_radius=8, random_state=3)
-    paths = []
-    for index, image in enumerate(data.images):
-        path = folder / f"field-{index}.tif"
-        tifffile.imwrite(path, (image * 20000).astype(np.uint16))
-        paths.append(str(path))
-    return paths, list(data.labels)
 
 
 def test_store_round_trip_keeps_crops_records_and_dtype(tmp_path):
