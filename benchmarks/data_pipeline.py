@@ -86,7 +86,7 @@ def training_rates(cells, groups, input_size, n_batches, batch_size=64, workers=
     from skpci._network import build_inpainting_model
     from skpci._pairing import encode_groups
     from skpci._preprocessing import resize_crops
-    from skpci._training import PairBatches, compile_for_training
+    from skpci._training import PairBatches, compile_for_training, fit_input
 
     crops = resize_crops(cells, input_size)
     source = MemoryCrops([crops], encode_groups(groups, len(crops)), input_size, [0, 1])
@@ -96,10 +96,11 @@ def training_rates(cells, groups, input_size, n_batches, batch_size=64, workers=
     model.fit(batch_dataset(lambda index: constant, 2), epochs=1, verbose=0)  # compile the training step
     timings = {"real pairs": [], "constant batch": []}
     for _ in range(2):  # alternate, so drifts of a noisy machine hit both alike
-        for name, data in (("real pairs", batch_dataset(batches.__getitem__, n_batches, batches.workers)),
-                           ("constant batch", batch_dataset(lambda index: constant, n_batches))):
+        # Real pairs are read as training reads them (fit_input: a tf.data map on TensorFlow).
+        for name, data, steps in (("real pairs", fit_input(batches), n_batches),
+                                  ("constant batch", batch_dataset(lambda index: constant, n_batches), None)):
             started = time.perf_counter()
-            model.fit(data, epochs=1, verbose=0, shuffle=False)
+            model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
             timings[name].append(time.perf_counter() - started)
     return {name: n_batches * batch_size / min(seconds) for name, seconds in timings.items()}
 

@@ -163,6 +163,12 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
     The source network input holds the protein channels first, then the
     markers, in the order given.
 
+    Ctrl-C during training (in the main thread) stops after the current
+    batch: ``fit`` returns with the weights of the last completed epoch and
+    a warning, and with ``checkpoint_dir`` a second ``fit`` resumes. A
+    second Ctrl-C interrupts at once. Before training starts, Ctrl-C
+    interrupts as usual and leaves the estimator as it was.
+
     References
     ----------
     Lu AX, Kraus OZ, Cooper S, Moses AM (2019). Learning unsupervised feature

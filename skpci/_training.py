@@ -9,6 +9,8 @@ replayed exactly.
 
 import json
 import math
+import threading
+import time
 from pathlib import Path
 
 import keras
@@ -16,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._files import atomic_file
+from ._interrupts import StopRequest
 from ._network import SOURCE_INPUT, TARGET_MARKER_INPUT
 from ._pairing import pairable_cells, sample_partners
 
@@ -59,6 +62,9 @@ class PairBatches(keras.utils.PyDataset):
                 "lower batch_size."
             )
         self._block_of_source = np.searchsorted(source.bounds, self.sources, side="right") - 1
+        self._stopped = False
+        self._calls_lock = threading.Lock()
+        self._calls_running, self._last_call = 0, time.monotonic()
         self.set_epoch(0)
 
     def set_epoch(self, epoch):
@@ -83,15 +89,86 @@ class PairBatches(keras.utils.PyDataset):
         return self.num_batches
 
     def __getitem__(self, index):
-        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        cells = self._order[batch]
-        if self.source.n_blocks > 1:
-            last_block = np.searchsorted(self.source.bounds, cells[-1], side="right") - 1
-            self.source.prefetch(self._next_block[last_block])
-        source = self.source.gather(cells, self._source_codes[batch])
-        target = self.source.gather(self._partners[batch], self._target_codes[batch])
-        inputs = {SOURCE_INPUT: source, TARGET_MARKER_INPUT: target[..., self.n_protein_channels:]}
-        return inputs, target[..., :self.n_protein_channels]
+        with self._calls_lock:
+            self._calls_running += 1
+        try:
+            # After stop(), a data pipeline still reading ahead gets empty batches and ends at once.
+            batch = slice(0, 0) if self._stopped else slice(index * self.batch_size, (index + 1) * self.batch_size)
+            cells = self._order[batch]
+            if self.source.n_blocks > 1 and len(cells):
+                last_block = np.searchsorted(self.source.bounds, cells[-1], side="right") - 1
+                self.source.prefetch(self._next_block[last_block])
+            source = self.source.gather(cells, self._source_codes[batch])
+            target = self.source.gather(self._partners[batch], self._target_codes[batch])
+            inputs = {SOURCE_INPUT: source, TARGET_MARKER_INPUT: target[..., self.n_protein_channels:]}
+            return inputs, target[..., :self.n_protein_channels]
+        finally:
+            with self._calls_lock:
+                self._calls_running -= 1
+                self._last_call = time.monotonic()
+
+    def stop(self, quiet=0.25, timeout=30.0):
+        """End an epoch cut short: serve empty batches, and wait until nothing reads ahead.
+
+        A data pipeline left behind by ``fit`` may still be reading ahead in
+        a thread that runs this object's Python code; if the interpreter
+        exits while such a call is under way, the thread can never finish
+        and the exit hangs.
+
+        Parameters
+        ----------
+        quiet : float, default=0.25
+            Seconds without a batch request after which the readers count as idle.
+        timeout : float, default=30.0
+            Give up waiting after this many seconds.
+        """
+        self._stopped = True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._calls_lock:
+                if self._calls_running == 0 and time.monotonic() - self._last_call >= quiet:
+                    return
+            time.sleep(quiet / 5)
+
+
+def fit_input(batches):
+    """What ``model.fit`` reads: ``batches`` itself, or on TensorFlow a ``tf.data`` map over them.
+
+    On TensorFlow, Keras reads a ``PyDataset`` through
+    ``tf.data.Dataset.from_generator``, whose iterator runs Python
+    finalizers in its own threads when it is destroyed before the end of
+    the data. After Ctrl-C had cut an epoch short, that was seen to deadlock
+    against the thread holding the GIL, at the next garbage collection or at
+    exit. A map over batch indices, prefetched, has no finalizer, and reads
+    the batches in the same order.
+
+    Parameters
+    ----------
+    batches : PairBatches
+
+    Returns
+    -------
+    PairBatches or tf.data.Dataset
+    """
+    if keras.backend.backend() != "tensorflow":
+        return batches
+    import tensorflow as tf
+
+    size, n_channels = batches.source.size, batches.source.n_channels
+    n_protein = batches.n_protein_channels
+    shapes = [(None, size, size, n_channels), (None, size, size, n_channels - n_protein),
+              (None, size, size, n_protein)]
+
+    def load(index):
+        inputs, target = batches[int(index)]
+        return inputs[SOURCE_INPUT], inputs[TARGET_MARKER_INPUT], target
+
+    def as_tensors(index):
+        arrays = tf.numpy_function(load, [index], [tf.float32] * 3, stateful=True)
+        source, markers, target = (tf.ensure_shape(array, shape) for array, shape in zip(arrays, shapes))
+        return {SOURCE_INPUT: source, TARGET_MARKER_INPUT: markers}, target
+
+    return tf.data.Dataset.range(batches.num_batches).map(as_tensors).prefetch(tf.data.AUTOTUNE)
 
 
 class _BatchProgress(keras.callbacks.Callback):
@@ -105,6 +182,18 @@ class _BatchProgress(keras.callbacks.Callback):
         self.bar.update(1)
         if logs and "loss" in logs:
             self.bar.set_postfix(loss=f"{float(logs['loss']):.5f}", refresh=False)
+
+
+class _StopWhenRequested(keras.callbacks.Callback):
+    """Ends ``fit`` after the current batch once Ctrl-C was pressed."""
+
+    def __init__(self, request):
+        super().__init__()
+        self.request = request
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.request.requested:
+            self.model.stop_training = True
 
 
 def compile_for_training(model, learning_rate=1e-4, beta_1=0.5):
@@ -148,15 +237,23 @@ def train_epochs(model, batches, epochs, *, initial_epoch=0, verbose=0, callback
     """
     losses = []
     total = (epochs - initial_epoch) * batches.num_batches
-    with tqdm(total=total, disable=not verbose, desc="training", unit="batch") as bar:
+    stop = StopRequest("Ctrl-C: stopping after the current batch and keeping the last completed epoch "
+                       "(press Ctrl-C again to stop at once).")
+    data = fit_input(batches)
+    with stop, tqdm(total=total, disable=not verbose, desc="training", unit="batch") as bar:
         progress = [_BatchProgress(bar)] if verbose else []
         for epoch in range(initial_epoch, epochs):
+            if stop.requested:
+                raise KeyboardInterrupt
             batches.set_epoch(epoch)
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
             history = model.fit(
-                batches, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
-                verbose=0, callbacks=[*progress, *callbacks],
+                data, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
+                verbose=0, callbacks=[*progress, _StopWhenRequested(stop), *callbacks],
             )
+            if stop.requested:
+                batches.stop()
+                raise KeyboardInterrupt
             loss = float(history.history["loss"][-1])
             if not math.isfinite(loss):
                 raise FloatingPointError(

@@ -1,10 +1,12 @@
 """Long runs survive faults: checkpoints, resume after a kill, Ctrl-C, diverging losses."""
 
+import _thread
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -107,3 +109,73 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpo
     state = Checkpoint(tmp_path, None).read_state()
     if state is not None:
         assert np.isfinite(state["losses"]).all()
+
+
+def _interrupt_after_first_checkpoint(checkpoint_dir, delay):
+    """From another thread: once epoch 1 is saved, wait ``delay`` seconds, then press Ctrl-C."""
+    pressed = {}
+
+    def press():
+        checkpoint = Checkpoint(checkpoint_dir, fingerprint=None)
+        deadline = time.monotonic() + 120
+        while checkpoint.read_state() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(delay)
+        pressed["at"] = time.monotonic()
+        _thread.interrupt_main()
+
+    thread = threading.Thread(target=press, daemon=True)
+    thread.start()
+    return thread, pressed
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.13, 0.41, 0.77])
+def test_ctrl_c_at_any_moment_of_training_stops_at_the_next_batch(synthetic_crops, tmp_path, delay):
+    # The delays land the interrupt in different places: inside a batch, between batches,
+    # while the next epoch's pairs are drawn or while a checkpoint is written.
+    featurizer = PairedInpaintingFeaturizer(epochs=300, random_state=0, checkpoint_dir=str(tmp_path), **FAST)
+    thread, pressed = _interrupt_after_first_checkpoint(tmp_path, delay)
+    with pytest.warns(UserWarning, match=r"Training interrupted after \d+ of 300 epochs"):
+        featurizer.fit(synthetic_crops.bags)
+    returned = time.monotonic()
+    thread.join()
+    assert returned - pressed["at"] < 20, "training went on long after Ctrl-C"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    saved = Checkpoint(tmp_path, None)
+    completed = len(featurizer.history_["loss"])
+    assert 1 <= completed == saved.read_state()["epoch"] < 300
+    with np.load(saved.path) as checkpoint:
+        for index, weight in enumerate(featurizer.model_.get_weights()):
+            np.testing.assert_array_equal(weight, checkpoint[f"weight_{index}"])
+    assert np.isfinite(featurizer.transform(synthetic_crops.cells[:3])).all()
+
+
+LARGE_CHILD = textwrap.dedent("""
+    import _thread, sys, threading, time, warnings
+    import numpy as np
+    from skpci import PairedInpaintingFeaturizer
+    n, delay = int(sys.argv[1]), float(sys.argv[2])
+    # Over the 256 MiB a data set may take once scaled, so batches are scaled as they are read.
+    crops = np.random.default_rng(0).integers(0, 255, (n, 64, 64, 3), dtype=np.uint8)
+    featurizer = PairedInpaintingFeaturizer(marker_channels=(1, 2), epochs=1, random_state=0)
+    threading.Timer(delay, _thread.interrupt_main).start()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        featurizer.fit(crops, groups=np.arange(n) // 50)
+    print("INTERRUPTED", any("interrupted after 0 of 1" in str(w.message) for w in caught), flush=True)
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [9.0, 17.0, 26.0])
+def test_ctrl_c_in_a_long_epoch_stops_and_the_process_exits(delay):
+    # A full-size epoch (30,000 cells at 64 px), cut short at different moments: the fit must
+    # return and the interpreter exit promptly, with no reading thread left to hang it.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    start = time.monotonic()
+    child = subprocess.run([sys.executable, "-c", LARGE_CHILD, "30000", str(delay)], env=env,
+                           capture_output=True, text=True, timeout=delay + 180)
+    took = time.monotonic() - start
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert "INTERRUPTED True" in child.stdout
+    assert took < delay + 90, f"the child needed {took:.0f} s to stop and exit"
