@@ -71,7 +71,8 @@ def _parser():
         description="Train paired cell inpainting on single-cell crops; cells are paired within "
                     "their folder (a strain or well) or image.",
         epilog="example:\n  skpci fit yeast_toy -o yeast-model --channels gfp,rfp --protein gfp "
-               "--markers rfp --epochs 30\n  (Ctrl-C stops cleanly; with --checkpoint-dir a rerun resumes)",
+               "--markers rfp --epochs 30\n  (Ctrl-C stops after the current batch, writes the model of the last "
+               "completed epoch and exits with 130;\n  with --checkpoint-dir the same command resumes)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("crops", help=crops_help)

@@ -92,6 +92,11 @@ def fit_command(crops, output, *, channels, protein, markers, group_by="folder",
     if losses:
         echo(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs")
     echo(f"model written to {path}")
+    if len(losses) < epochs:
+        resume = " with the same --checkpoint-dir" if checkpoint_dir is not None else ""
+        echo(f"Training was interrupted after {len(losses)} of {epochs} epochs; the model holds the last "
+             f"completed epoch. Run the same command{resume} to {'resume' if resume else 'start over'}.")
+        raise KeyboardInterrupt
     return path
 
 

@@ -402,7 +402,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
             training={
                 "data": training_data or "not described",
                 "cells": self.n_cells_fit_,
-                "epochs": self.epochs,
+                "epochs": len(losses),
+                "epochs_requested": self.epochs,
                 "final_loss": losses[-1] if losses else None,
                 "loss_history": losses,
                 "batch_size": self.batch_size,

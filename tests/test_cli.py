@@ -117,6 +117,35 @@ def test_fit_features_and_benchmark_commands_on_a_crop_folder(crop_folder, tmp_p
     assert "conv3_1" in bench.stdout and "hand-crafted" in bench.stdout and "brightness" in bench.stdout
 
 
+def test_ctrl_c_during_fit_saves_the_last_completed_epoch_and_exits_130(crop_folder, tmp_path):
+    import json
+    import signal
+    import time
+
+    from skpci._training import Checkpoint
+
+    root, _ = crop_folder
+    model, checkpoints = tmp_path / "model", tmp_path / "checkpoints"
+    executable = shutil.which("skpci")
+    command = [executable] if executable else [sys.executable, "-m", "skpci._cli"]
+    child = subprocess.Popen(
+        [*command, "fit", str(root), "-o", str(model), "--channels", "protein,nucleus,cytosol",
+         "--protein", "protein", "--markers", "nucleus,cytosol", "--input-size", "16", "--batch-size", "16",
+         "--epochs", "500", "--checkpoint-dir", str(checkpoints), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while Checkpoint(checkpoints, None).read_state() is None:
+        assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()[-2000:]
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 130, err[-2000:]
+    training = json.loads((model / "model_card.json").read_text())["training"]
+    assert 1 <= training["epochs"] == len(training["loss_history"]) < training["epochs_requested"] == 500
+    assert f"interrupted after {training['epochs']} of 500 epochs" in out
+    assert "same --checkpoint-dir to resume" in out and "Traceback" not in err
+
+
 def test_command_errors_are_clear_and_debug_shows_the_traceback(crop_folder, tmp_path):
     root, _ = crop_folder
     wrong = _skpci("fit", str(root), "-o", str(tmp_path / "m"), "--channels", "protein,nucleus",
