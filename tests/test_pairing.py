@@ -1,3 +1,6 @@
+import time
+
+import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -6,7 +9,7 @@ from hypothesis import strategies as st
 from skpci._crop_sources import MemoryCrops, dihedral_view
 from skpci._pairing import encode_groups, pairable_cells, sample_partners
 from skpci._preprocessing import minmax_scale_crops
-from skpci._training import PairBatches
+from skpci._training import PairBatches, fit_input
 
 
 @given(st.lists(st.integers(0, 6), min_size=2, max_size=200), st.integers(0, 2**32 - 1))
@@ -128,3 +131,31 @@ def test_batches_scaled_on_the_fly_equal_prescaled_ones(dtype):
     np.testing.assert_array_equal(prescaled.gather(cells, flips), expected)
     np.testing.assert_array_equal(on_the_fly.gather(cells, flips), expected)
     assert on_the_fly.dtype == dtype  # crops stay in their own dtype
+
+
+def test_what_fit_reads_equals_the_batches_in_order():
+    _, batches = _batches(seed=2)
+    batches.set_epoch(1)
+    data = fit_input(batches)
+    if keras.backend.backend() != "tensorflow":
+        assert data is batches  # Keras reads the PyDataset in the main thread
+        return
+    read = list(data)
+    assert len(read) == batches.num_batches
+    for index, (inputs, target) in enumerate(read):
+        expected_inputs, expected_target = batches[index]
+        for name in ("x_in", "y_rfp"):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(inputs[name]), expected_inputs[name])
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(target), expected_target)
+
+
+def test_stopped_batches_are_empty_and_stop_returns_once_nothing_reads():
+    _, batches = _batches()
+    inputs, target = batches[0]
+    started = time.monotonic()
+    batches.stop(quiet=0.1)
+    assert time.monotonic() - started < 5
+    stopped_inputs, stopped_target = batches[1]
+    assert stopped_inputs["x_in"].shape == (0, *inputs["x_in"].shape[1:])
+    assert stopped_inputs["y_rfp"].shape == (0, *inputs["y_rfp"].shape[1:])
+    assert stopped_target.shape == (0, *target.shape[1:]) and stopped_target.dtype == target.dtype
