@@ -129,10 +129,10 @@ def _interrupt_after_first_checkpoint(checkpoint_dir, delay):
     return thread, pressed
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.13, 0.41, 0.77])
+@pytest.mark.parametrize("delay", [0.0, 0.41])
 def test_ctrl_c_at_any_moment_of_training_stops_at_the_next_batch(synthetic_crops, tmp_path, delay):
-    # The delays land the interrupt in different places: inside a batch, between batches,
-    # while the next epoch's pairs are drawn or while a checkpoint is written.
+    # Right after a checkpoint is written (while the next epoch's pairs are drawn), and
+    # somewhere inside a later epoch. The slow test below covers a full-size epoch.
     featurizer = PairedInpaintingFeaturizer(epochs=300, random_state=0, checkpoint_dir=str(tmp_path), **FAST)
     thread, pressed = _interrupt_after_first_checkpoint(tmp_path, delay)
     with pytest.warns(UserWarning, match=r"Training interrupted after \d+ of 300 epochs"):
