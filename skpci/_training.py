@@ -135,12 +135,12 @@ def fit_input(batches):
     """What ``model.fit`` reads: ``batches`` itself, or on TensorFlow a ``tf.data`` map over them.
 
     On TensorFlow, Keras reads a ``PyDataset`` through
-    ``tf.data.Dataset.from_generator``, whose iterator runs Python
-    finalizers in its own threads when it is destroyed before the end of
-    the data. After Ctrl-C had cut an epoch short, that was seen to deadlock
-    against the thread holding the GIL, at the next garbage collection or at
-    exit. A map over batch indices, prefetched, has no finalizer, and reads
-    the batches in the same order.
+    ``tf.data.Dataset.from_generator``. After Ctrl-C had cut an epoch short,
+    destroying that iterator (at the next garbage collection or at exit) was
+    seen to deadlock: the destroying thread holds the GIL and waits for the
+    generator's reading thread, which needs it. A map over batch indices,
+    prefetched, reads the same batches in the same order (in
+    ``batches.workers`` threads), and :meth:`PairBatches.stop` leaves it idle.
 
     Parameters
     ----------
@@ -168,7 +168,8 @@ def fit_input(batches):
         source, markers, target = (tf.ensure_shape(array, shape) for array, shape in zip(arrays, shapes))
         return {SOURCE_INPUT: source, TARGET_MARKER_INPUT: markers}, target
 
-    return tf.data.Dataset.range(batches.num_batches).map(as_tensors).prefetch(tf.data.AUTOTUNE)
+    parallel = {"num_parallel_calls": batches.workers, "deterministic": True} if batches.workers > 1 else {}
+    return tf.data.Dataset.range(batches.num_batches).map(as_tensors, **parallel).prefetch(tf.data.AUTOTUNE)
 
 
 class _BatchProgress(keras.callbacks.Callback):

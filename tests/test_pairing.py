@@ -133,8 +133,9 @@ def test_batches_scaled_on_the_fly_equal_prescaled_ones(dtype):
     assert on_the_fly.dtype == dtype  # crops stay in their own dtype
 
 
-def test_what_fit_reads_equals_the_batches_in_order():
-    _, batches = _batches(seed=2)
+@pytest.mark.parametrize("workers", [1, 3])
+def test_what_fit_reads_equals_the_batches_in_order(workers):
+    _, batches = _batches(seed=2, workers=workers)
     batches.set_epoch(1)
     data = fit_input(batches)
     if keras.backend.backend() != "tensorflow":
