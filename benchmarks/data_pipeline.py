@@ -7,7 +7,7 @@ Both run in one process on the yeast toy crops (64x64, GFP + RFP).
 * per-sample loader (as in the authors' scripts): for each pair, list the
   source's folder to pick a partner, read both cells' two channel files
   with PIL, min-max scale each channel in Python, flip each crop at random;
-* skpci: :class:`skpci._training.PairBatches` over crops held in memory
+* skpci: :class:`skpci.featurizer.training.PairBatches` over crops held in memory
   (read once), drawing a whole epoch's pairs and flips at once and building
   each batch with vectorized NumPy. A data set this small is min-max scaled
   once; the third row forces the path of large data sets (crops kept as
@@ -65,9 +65,7 @@ def authors_style_pairs(root, n_pairs, seed=0):
 
 def skpci_pairs(cells, groups, n_epochs, batch_size=64, **source_options):
     """The training pipeline: pairs, flips and scaling of whole epochs, batch by batch."""
-    from skpci._crop_sources import MemoryCrops
-    from skpci._pairing import encode_groups
-    from skpci._training import PairBatches
+    from skpci.featurizer.training import MemoryCrops, PairBatches, encode_groups
 
     source = MemoryCrops([cells], encode_groups(groups, len(cells)), 64, [0, 1], **source_options)
     batches = PairBatches(source, 1, batch_size, seed=0)
@@ -89,11 +87,15 @@ def training_rates(cells, groups, input_size, n_batches, batch_size=64, workers=
     """
     import keras
 
-    from skpci._crop_sources import MemoryCrops
-    from skpci._network import build_inpainting_model
-    from skpci._pairing import encode_groups
-    from skpci._preprocessing import resize_crops
-    from skpci._training import PairBatches, compile_for_training, fit_input
+    from skpci.featurizer.training import (
+        MemoryCrops,
+        PairBatches,
+        compile_for_training,
+        encode_groups,
+        fit_input,
+    )
+    from skpci.network import build_inpainting_model
+    from skpci.preprocessing import resize_crops
 
     class StepTimes(keras.callbacks.Callback):
         def __init__(self, into):

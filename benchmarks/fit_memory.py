@@ -25,7 +25,7 @@ _CHILD = textwrap.dedent("""
     import json, resource, sys
     import numpy as np
     from skpci import PairedInpaintingFeaturizer
-    from skpci._training import PairBatches
+    from skpci.featurizer.training import PairBatches
     n_cells, n_batches = int(sys.argv[1]), int(sys.argv[2])
     # Train on the first n_batches batches of the epoch only: every data structure is built by then,
     # and a whole epoch of 100k cells would take hours on a CPU.

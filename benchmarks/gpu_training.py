@@ -44,7 +44,7 @@ def main():
     parser.add_argument("--json")
     args = parser.parse_args()
 
-    from skpci._network import build_inpainting_model
+    from skpci.network import build_inpainting_model
 
     per_sample = 3 * forward_flops(build_inpainting_model(1, 1, args.input_size, seed=0))
     bf16 = matmul_flops_per_second(args.matmul_size, dtype="bfloat16")

@@ -71,7 +71,7 @@ def training_samples_per_second(input_size, batch_size, n_batches, jit_compile, 
     """Samples/s of model.fit on one constant in-memory batch (best of two timings)."""
     import keras
 
-    from skpci._network import build_inpainting_model
+    from skpci.network import build_inpainting_model
 
     model = build_inpainting_model(1, 1, input_size, seed=0, dtype=precision)
     model.compile(optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5), loss="mse", jit_compile=jit_compile)
@@ -99,7 +99,7 @@ def main():
 
     import keras
 
-    from skpci._network import build_inpainting_model
+    from skpci.network import build_inpainting_model
 
     flops = forward_flops(build_inpainting_model(1, 1, args.input_size, seed=0))
     per_sample = 3 * flops

@@ -47,7 +47,7 @@ def main():
     from training_flops import forward_flops
 
     from skpci import PairedInpaintingFeaturizer
-    from skpci._network import build_feature_extractor, predict
+    from skpci.network import build_feature_extractor, predict
 
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (args.cells, 64, 64, 3), dtype=np.uint8)

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
-from skpci._network import build_inpainting_model
+from skpci.network import build_inpainting_model
 
 model = build_inpainting_model(n_protein_channels=1, n_marker_channels=2, input_size=64)
 print(f"{model.count_params():,} parameters")

@@ -24,8 +24,13 @@ import pandas as pd
 from sklearn.model_selection import LeaveOneGroupOut
 
 from skpci import PairedInpaintingFeaturizer
-from skpci.baselines import brightness_features, handcrafted_features, pixel_features
-from skpci.benchmark import knn_scores, layer_benchmark
+from skpci.evaluation import (
+    brightness_features,
+    handcrafted_features,
+    knn_scores,
+    layer_benchmark,
+    pixel_features,
+)
 from skpci.io import read_yeast_crops
 
 MITOCHONDRIAL = ("AAC1", "AAC3")

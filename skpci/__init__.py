@@ -12,9 +12,9 @@ import importlib
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "CellSegmenter": "._segmenter",
+    "CellSegmenter": ".segmentation",
     "CropStore": ".store",
-    "PairedInpaintingFeaturizer": "._featurizer",
+    "PairedInpaintingFeaturizer": ".featurizer",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

@@ -1,4 +1,4 @@
-"""Writing files (and tables) so that they appear complete or not at all."""
+"""Writing files (and tables) so that they appear complete or not at all; reading HDF5 strings."""
 
 import contextlib
 import os
@@ -82,3 +82,10 @@ def write_table(table, path):
                 table.to_parquet(temporary, index=False)
             except ImportError as error:
                 raise ValueError("Writing Parquet needs pyarrow: pip install pyarrow, or write .csv.") from error
+
+
+def decode_strings(values):
+    """HDF5 string values (bytes or str, any shape) as a list of str."""
+    import numpy as np
+
+    return [value.decode() if isinstance(value, bytes) else str(value) for value in np.ravel(values)]

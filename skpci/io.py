@@ -21,6 +21,8 @@ import tifffile
 from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 
+from ._files import decode_strings
+
 _IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
 
@@ -262,7 +264,7 @@ def read_chong_hdf5(paths):
             with h5py.File(path, "r") as file:
                 data = np.asarray(file["data1"], dtype=np.float32)
                 onehot = np.asarray(file["Index1"])
-                names = _decode_names(file["Index1_columns"][()])
+                names = decode_strings(file["Index1_columns"][()])
         except (OSError, KeyError) as error:
             raise OSError(f"{str(path)!r} is not a readable Chong/DeepLoc HDF5 file: {error}") from error
         if data.shape[1] != 2 * 64 * 64 or onehot.shape != (len(data), len(names)):
@@ -276,10 +278,6 @@ def read_chong_hdf5(paths):
         sources.append(np.full(len(data), Path(path).name, dtype=object))
     return Bunch(cells=np.concatenate(cells), labels=np.concatenate(labels).astype(str),
                  source=np.concatenate(sources).astype(str), channel_names=("gfp", "rfp"))
-
-
-def _decode_names(values):
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(values)]
 
 
 def _read_channels(paths):

@@ -8,7 +8,7 @@ otherwise it is a standalone figure that never opens a window: save it with
 
 import numpy as np
 
-from ._preprocessing import minmax_scale_crops, resize_crops
+from .preprocessing import minmax_scale_crops, resize_crops
 
 
 def _figure(**kwargs):
@@ -131,7 +131,7 @@ def plot_layer_accuracy(table, *, score="accuracy", chance=None):
     Parameters
     ----------
     table : pandas.DataFrame
-        From :func:`skpci.benchmark.layer_benchmark` (possibly several
+        From :func:`skpci.evaluation.layer_benchmark` (possibly several
         concatenated); rows with layer ``"-"`` are drawn as horizontal lines.
     score : {"accuracy", "balanced_accuracy"}, default="accuracy"
     chance : float, optional

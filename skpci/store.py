@@ -17,6 +17,15 @@ Layout of a shard::
     image_group      (n_images,)          pairing group (default: the image itself)
     image_label      (n_images,)          e.g. the localization class ("" if none)
     image_metadata   (n_images,)          JSON object per image
+
+Besides its shards, a store folder holds ``store.json`` (format, version,
+channel names) and may hold feature files, one per set of layers::
+
+    features-<layers>.h5
+        features     (n_cells or n_images, n_features)   float32, stored cell order
+        attrs        layers, pooling, per ("cell" or "image"), store_fingerprint
+
+(:meth:`CropStore.feature_path` names it, :func:`write_feature_file` writes it).
 """
 
 import json
@@ -29,7 +38,8 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from ._files import atomic_file
+from ._arrays import ranges_in_stacks
+from ._files import atomic_file, decode_strings
 
 FORMAT = "skpci-crop-store"
 VERSION = 1
@@ -46,10 +56,6 @@ class CropStore:
     ----------
     path : str or path-like
         A store folder (see :meth:`create`) or a single shard file.
-    block_bytes : int, default=256 MiB
-        Size of the blocks of whole groups that training streams from disk;
-        with the prefetched next block, this bounds the crop memory of
-        ``fit``.
 
     Attributes
     ----------
@@ -64,7 +70,10 @@ class CropStore:
     -----
     Cells of one pairing group must be stored consecutively (append whole
     groups, or images in group order), so that training can read contiguous
-    blocks of whole groups; :meth:`blocks` checks this.
+    blocks of whole groups; training checks this.
+
+    A store pickles as its path: the copy reopens the files in its own
+    process.
 
     Examples
     --------
@@ -80,9 +89,8 @@ class CropStore:
     {'name': ['a.tif', 'b.tif'], 'label': ['nucleus', 'cytosol'], 'n_cells': [3, 2]}
     """
 
-    def __init__(self, path, *, block_bytes=256 * 2**20):
+    def __init__(self, path):
         self.path = Path(path)
-        self.block_bytes = int(block_bytes)
         if self.path.is_dir():
             manifest = self.path / _MANIFEST
             if not manifest.is_file():
@@ -105,7 +113,7 @@ class CropStore:
     # ------------------------------------------------------------ creating
 
     @classmethod
-    def create(cls, path, *, channel_names=None, exist_ok=False, **options):
+    def create(cls, path, *, channel_names=None, exist_ok=False):
         """Create an empty store folder (or open it when ``exist_ok``).
 
         Parameters
@@ -115,8 +123,6 @@ class CropStore:
         exist_ok : bool, default=False
             Open an existing store instead of failing; its channel names must
             agree.
-        **options
-            Passed to the constructor (``block_bytes``).
 
         Returns
         -------
@@ -127,7 +133,7 @@ class CropStore:
         if manifest.is_file():
             if not exist_ok:
                 raise FileExistsError(f"A crop store exists at {str(path)!r}; pass exist_ok=True to add to it.")
-            store = cls(path, **options)
+            store = cls(path)
             if channel_names is not None and store.channel_names not in (None, list(channel_names)):
                 raise ValueError(
                     f"The store at {str(path)!r} has channels {store.channel_names}, not {list(channel_names)}."
@@ -140,7 +146,7 @@ class CropStore:
                 "channel_names": None if channel_names is None else [str(c) for c in channel_names]}
         with atomic_file(manifest) as temporary:
             temporary.write_text(json.dumps(info, indent=2))
-        return cls(path, **options)
+        return cls(path)
 
     def append(self, bags, *, names, groups=None, labels=None, centroids=None, metadata=None,
                compression="lzf"):
@@ -288,7 +294,6 @@ class CropStore:
         table["group"] = self.images["group"].to_numpy()[table["image"].to_numpy()] if len(table) else []
         self.cells = table
         self._shape, self._dtype = next(iter(shapes)) if shapes else (None, None)
-        self._group_codes = None
         return self
 
     def _read_records(self, shard_path):
@@ -302,13 +307,13 @@ class CropStore:
         image_of_cell = shard["cell_image"][:]
         counts = np.bincount(image_of_cell, minlength=len(shard["image_name"])).astype(np.int64)
         image_frame = pd.DataFrame({
-            "name": _strings(shard["image_name"]),
-            "group": _strings(shard["image_group"]),
-            "label": _strings(shard["image_label"]),
+            "name": decode_strings(shard["image_name"][:]),
+            "group": decode_strings(shard["image_group"][:]),
+            "label": decode_strings(shard["image_label"][:]),
             "n_cells": counts,
             "start": np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64),
             "shard": 0,
-            "metadata": [json.loads(m) for m in _strings(shard["image_metadata"])],
+            "metadata": [json.loads(m) for m in decode_strings(shard["image_metadata"][:])],
         })
         centroid = shard["cell_centroid"][:]
         cell_frame = pd.DataFrame({"image": image_of_cell.astype(np.int64),
@@ -339,26 +344,12 @@ class CropStore:
         """Size of all crops, uncompressed, in bytes."""
         return 0 if self._shape is None else len(self) * int(np.prod(self._shape)) * self._dtype.itemsize
 
-    def group_codes(self):
-        """Integer pairing-group code of every cell, in stored order."""
-        if self._group_codes is None:  # one sort of every cell's group name per refresh, not per call
-            _, codes = np.unique(self.cells["group"].to_numpy(dtype=str), return_inverse=True)
-            self._group_codes = codes.astype(np.int64).ravel()
-        return self._group_codes
-
     def read(self, start=0, stop=None):
         """The crops of cells ``start`` to ``stop`` (stored order), in their stored dtype."""
         stop = len(self) if stop is None else min(int(stop), len(self))
         start = max(int(start), 0)
-        parts = []
-        first = int(np.searchsorted(self._offsets, start, side="right")) - 1
-        for index in range(max(first, 0), len(self._shards)):
-            low, high = self._offsets[index], self._offsets[index + 1]
-            if low >= stop:
-                break
-            if high > start:
-                crops = self._open(self._shards[index])["crops"]
-                parts.append(crops[max(start, low) - low:min(stop, high) - low])
+        parts = [self._open(self._shards[index])["crops"][low:high]
+                 for index, low, high in ranges_in_stacks(self._offsets, start, stop)]
         if not parts:
             shape = (0,) + (self.crop_shape or (0, 0, 0))
             return np.zeros(shape, dtype=self._dtype or np.float32)
@@ -369,45 +360,11 @@ class CropStore:
         row = self.images.iloc[index]
         return self.read(row["start"], row["start"] + row["n_cells"])
 
-    def bags(self):
-        """Every image's crops, one bag each, in memory: only for stores that fit."""
-        return [self.read_image(i) for i in range(self.n_images)]
-
-    def blocks(self, block_bytes=None):
-        """Split the cells into contiguous blocks of whole groups of about ``block_bytes``.
-
-        Returns
-        -------
-        bounds : ndarray of int64
-            Block ``b`` holds cells ``bounds[b]`` to ``bounds[b + 1]``.
-
-        Raises
-        ------
-        ValueError
-            If the cells of a group are not stored consecutively.
-        """
-        block_bytes = self.block_bytes if block_bytes is None else int(block_bytes)
-        codes = self.group_codes()
-        if len(codes) == 0:
-            return np.zeros(1, dtype=np.int64)
-        changes = np.flatnonzero(np.diff(codes)) + 1
-        run_starts = np.concatenate([[0], changes])
-        if len(np.unique(codes[run_starts])) != len(run_starts):
-            repeated = self.cells["group"].to_numpy()[run_starts]
-            _, counts = np.unique(repeated, return_counts=True)
-            raise ValueError(
-                f"The store's pairing groups are not contiguous: {int((counts > 1).sum())} group(s) are split "
-                "by other groups' cells. Append the images of each group together (in group order)."
-            )
-        cell_bytes = max(1, self.nbytes // max(len(self), 1))
-        per_block = max(1, block_bytes // cell_bytes)
-        bounds, current = [0], 0
-        for run_start in run_starts[1:]:
-            if run_start - current >= per_block:
-                bounds.append(int(run_start))
-                current = run_start
-        bounds.append(len(codes))
-        return np.array(bounds, dtype=np.int64)
+    def feature_path(self, layers):
+        """Where this store keeps the features of ``layers``: ``<store>/features-<layers>.h5``."""
+        if not self.path.is_dir():
+            raise ValueError("Features can be written into a store folder, not a single-file store; give a path.")
+        return self.path / f"features-{'+'.join(layers)}.h5"
 
     def fingerprint(self):
         """A digest of the store's content (file names, sizes and modification times)."""
@@ -418,10 +375,10 @@ class CropStore:
 
     # Pickled stores reopen their files in the new process; handles never travel.
     def __getstate__(self):
-        return {"path": str(self.path), "block_bytes": self.block_bytes, "fingerprint": self.fingerprint()}
+        return {"path": str(self.path)}
 
     def __setstate__(self, state):
-        self.__init__(state["path"], block_bytes=state["block_bytes"])
+        self.__init__(state["path"])
 
     def close(self):
         """Close the open HDF5 files (they reopen on the next read)."""
@@ -464,5 +421,26 @@ class CropStore:
             )
 
 
-def _strings(dataset):
-    return [value.decode() if isinstance(value, bytes) else str(value) for value in dataset[:]]
+def write_feature_file(path, features, *, overwrite=False, **attributes):
+    """Write features as an HDF5 file (dataset ``features``, with ``attributes``), atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+    features : ndarray of shape (n_rows, n_features)
+    overwrite : bool, default=False
+    **attributes
+        Recorded as the file's attributes (layers, pooling, per, store_fingerprint).
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
+    with atomic_file(path) as temporary, h5py.File(temporary, "w") as out:
+        out.create_dataset("features", data=features, chunks=True, compression="lzf")
+        for key, value in attributes.items():
+            out.attrs[key] = value
+    return path

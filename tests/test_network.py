@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from skpci._network import (
+from skpci.network import (
     FEATURE_LAYERS,
     build_feature_extractor,
     build_inpainting_model,

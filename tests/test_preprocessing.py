@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from skpci._preprocessing import (
+from skpci.preprocessing import (
     check_channel_roles,
     check_crops,
     minmax_scale_crops,

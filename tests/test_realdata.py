@@ -5,7 +5,7 @@ import pytest
 from sklearn.model_selection import LeaveOneGroupOut
 
 from skpci import PairedInpaintingFeaturizer
-from skpci.benchmark import knn_scores
+from skpci.evaluation import knn_scores
 from skpci.io import bags_by, read_human_crops, read_yeast_crops
 
 pytestmark = pytest.mark.realdata
@@ -58,7 +58,7 @@ def test_nuclei_gt_splitting_recovers_clearly_more_nuclei_than_plain_otsu(data_d
 
     from skpci import CellSegmenter
 
-    from .test_segmenter import match_recall
+    from .segmentation.test_estimator import match_recall
 
     image = tifffile.imread(data_dir / "nuclei_gt" / "img2d.tif")[..., np.newaxis]
     truth = tifffile.imread(data_dir / "nuclei_gt" / "mask2d.tif")

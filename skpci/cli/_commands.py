@@ -1,0 +1,169 @@
+"""What the ``skpci`` commands do: segment fields into a store; fit, featurize and benchmark.
+
+``fit`` and ``features`` read a :class:`~skpci.CropStore` or a crop folder; crop
+folders hold one file per channel and cell, ``<folder>/<image>_<cell>_<channel>.tif``
+(the layout of the authors' yeast and HPA sets, read by :func:`skpci.io.read_cell_crops`).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._files import check_table_suffix, write_table
+from ..evaluation import brightness_features, handcrafted_features, knn_scores, layer_benchmark
+from ..featurizer import PairedInpaintingFeaturizer
+from ..io import bags_by, list_fields, read_cell_crops
+from ..segmentation import CellSegmenter
+from ..store import CropStore
+
+
+def _open_store(path):
+    """The crop store at ``path``, or None when ``path`` is a crop folder."""
+    path = Path(path)
+    if (path / "store.json").is_file() or (path.is_file() and path.suffix.lower() in (".h5", ".hdf5")):
+        return CropStore(path)
+    return None
+
+
+def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel>[^_]+)$", recursive=False,
+                    label_from="none", group_by="field", scale=0.25, crop_size=128, min_nucleus_area=30,
+                    n_jobs=None, verbose=1, echo=print):
+    """Segment a folder of fields into a crop store (resuming one that exists); returns the store."""
+    if nuclear not in channels:
+        raise ValueError(f"--nuclear {nuclear!r} is not among --channels {list(channels)}.")
+    paths, field_ids = list_fields(fields, channels, channel_pattern=pattern, recursive=recursive)
+    folders = [str(Path(fid).parent) for fid in field_ids]
+    order = sorted(range(len(paths)), key=lambda i: (folders[i], field_ids[i]))  # groups stay contiguous
+    segmenter = CellSegmenter(nuclear_channel=list(channels).index(nuclear), scale=scale, crop_size=crop_size,
+                              min_nucleus_area=min_nucleus_area, n_jobs=n_jobs, verbose=verbose)
+    existing = _open_store(output)
+    before = existing.n_images if existing is not None else 0
+    store = segmenter.to_store(
+        [paths[i] for i in order], output, names=[field_ids[i] for i in order], channel_names=list(channels),
+        labels=[folders[i] for i in order] if label_from == "folder" else None,
+        groups=[folders[i] for i in order] if group_by == "folder" else None,
+    )
+    echo(f"{store.n_images} fields ({store.n_images - before} new), {len(store)} cells of "
+         f"{store.crop_shape} {store.dtype} in {store.path}")
+    return store
+
+
+def _roles(channels, protein, markers):
+    """Channel names to (protein indices, marker indices), checking every name exists."""
+    unknown = [name for name in (*protein, *markers) if name not in channels]
+    if unknown:
+        raise ValueError(f"Channel(s) {unknown} are not among --channels {list(channels)}.")
+    return tuple(channels.index(n) for n in protein), tuple(channels.index(n) for n in markers)
+
+
+def fit_command(crops, output, *, channels, protein, markers, group_by="folder", input_size=64, epochs=30,
+                batch_size=64, seed=0, checkpoint_dir=None, start_from=None, devices=None, n_jobs=None,
+                verbose=1, echo=print):
+    """Train on a crop store or folder and save a model directory; returns its path."""
+    store = _open_store(crops)
+    if store is not None:
+        channels = channels or store.channel_names
+        if not channels or len(channels) != store.crop_shape[-1]:
+            raise ValueError(f"The store's crops have {store.crop_shape[-1]} channels; name them with --channels.")
+        n_cells, described = len(store), f"crop store {str(store.path.resolve())}: {len(store)} cells"
+        echo(f"{n_cells} cells of {store.n_images} fields in {store.images['group'].nunique()} groups; "
+             f"channels {list(channels)}")
+        X, fit_params = store, {}
+    else:
+        if not channels:
+            raise ValueError("A crop folder needs --channels (the channel file suffixes).")
+        data = read_cell_crops(crops, channels, n_jobs=n_jobs)
+        groups = data.cell_table[group_by].to_numpy() if group_by == "folder" else (
+            data.cell_table["folder"] + "/" + data.cell_table["image"]).to_numpy()
+        echo(f"{len(data.cells)} cells in {len(np.unique(groups))} groups ({group_by}); channels {list(channels)}")
+        described = f"crop folder {str(Path(crops).resolve())}: {len(data.cells)} cells, groups by {group_by}"
+        X, fit_params = data.cells, {"groups": groups}
+    protein_channels, marker_channels = _roles(list(channels), protein, markers)
+    featurizer = PairedInpaintingFeaturizer(
+        protein_channels=protein_channels, marker_channels=marker_channels, input_size=input_size,
+        epochs=epochs, batch_size=batch_size, random_state=seed, checkpoint_dir=checkpoint_dir,
+        weights=start_from, devices=devices, n_jobs=n_jobs, verbose=verbose,
+    ).fit(X, **fit_params)
+    path = featurizer.save_pretrained(output, overwrite=True, channel_names=list(channels),
+                                      training_data=described)
+    losses = featurizer.history_["loss"]
+    if losses:
+        echo(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs")
+    echo(f"model written to {path}")
+    if len(losses) < epochs:
+        resume = " with the same --checkpoint-dir" if checkpoint_dir is not None else ""
+        echo(f"Training was interrupted after {len(losses)} of {epochs} epochs; the model holds the last "
+             f"completed epoch. Run the same command{resume} to {'resume' if resume else 'start over'}.")
+        raise KeyboardInterrupt
+    return path
+
+
+def features_command(crops, model, output, *, layer="conv3_1", per="cell", channels=None, n_jobs=None,
+                     verbose=1, echo=print):
+    """Features of every cell (or mean per image or folder) of a crop store or folder, as CSV or Parquet."""
+    store = _open_store(crops)
+    if store is None or str(output) != "store":
+        check_table_suffix(output)
+    featurizer = PairedInpaintingFeaturizer.from_pretrained(model, layer=layer.split(","), n_jobs=n_jobs,
+                                                            verbose=verbose)
+    if store is not None:
+        if per == "folder":
+            raise ValueError("A store gives features per cell or per image (--per cell or --per image).")
+        featurizer.fit(store)  # epochs=0: loads the weights and checks the channels; trains nothing
+        path = featurizer.write_features(store, None if str(output) == "store" else output, per=per,
+                                         overwrite=True)
+        echo(f"features of {len(store) if per == 'cell' else store.n_images} {per}s written to {path}")
+        return path
+    channels = channels or _model_channel_names(featurizer)
+    data = read_cell_crops(crops, channels, n_jobs=n_jobs)
+    featurizer.fit(data.cells)
+    records = data.cell_table.reset_index(drop=True)
+    if per == "cell":
+        features = featurizer.transform(data.cells)
+    else:  # one bag per image (or folder): the featurizer aggregates each into one row
+        keys = ["folder"] if per == "folder" else ["folder", "image"]
+        bags, _ = bags_by(data.cells, records[keys].agg("/".join, axis=1).to_numpy())
+        records = records.drop_duplicates(keys)[keys].reset_index(drop=True)
+        records["n_cells"] = [len(bag) for bag in bags]
+        features = featurizer.transform(bags)
+    table = pd.concat([records, pd.DataFrame(features, columns=featurizer.get_feature_names_out())], axis=1)
+    write_table(table, output)
+    echo(f"{len(table)} rows x {table.shape[1]} columns written to {output}")
+    return table
+
+
+def benchmark_command(crops, model, *, channels=None, labels="folder", folds="image", layers=None,
+                      n_jobs=None, echo=print):
+    """kNN localization benchmark of a model's layers against baselines on a crop folder."""
+    featurizer = PairedInpaintingFeaturizer.from_pretrained(model, n_jobs=n_jobs)
+    channels = channels or _model_channel_names(featurizer)
+    data = read_cell_crops(crops, channels, n_jobs=n_jobs)
+    featurizer.fit(data.cells)  # epochs=0: loads the weights and checks the channels; trains nothing
+    table = data.cell_table
+    y = table[labels].to_numpy()
+    groups = (table["folder"] + "/" + table["image"]).to_numpy() if folds == "image" else table[folds].to_numpy()
+    protein = featurizer.protein_channels_
+    result = pd.concat([
+        layer_benchmark(featurizer, data.cells, y, groups, name=Path(str(model)).name,
+                        **({"layers": layers} if layers else {})),
+        pd.DataFrame([
+            {"features": "hand-crafted", "layer": "-",
+             **knn_scores(handcrafted_features(data.cells, protein, n_jobs=n_jobs), y, groups)},
+            {"features": "brightness", "layer": "-", **knn_scores(brightness_features(data.cells, protein), y, groups)},
+        ]),
+    ], ignore_index=True)
+    echo(f"{len(y)} cells, {len(np.unique(y))} classes ({labels}), folds by {folds}; "
+         f"chance {1 / len(np.unique(y)):.3f}")
+    echo(result.drop(columns="n_folds").round(3).to_string(index=False))
+    return result
+
+
+def _model_channel_names(featurizer):
+    from .. import pretrained
+
+    card = pretrained.resolve(featurizer.weights).card or {}
+    names = card.get("channels", {}).get("names")
+    if not names:
+        raise ValueError("The model does not record its channel names; pass --channels.")
+    return names

@@ -1,0 +1,216 @@
+"""The ``skpci`` command line: arguments, exit codes, errors without tracebacks."""
+
+import argparse
+import contextlib
+import os
+import sys
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="skpci",
+        description="Paired cell inpainting: self-supervised features for single-cell microscopy.",
+        epilog="exit codes: 0 success, 1 error (message on stderr; --debug shows the traceback), "
+               "2 bad arguments, 130 interrupted",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo",
+        help="segment built-in synthetic fields, featurize, and print a per-layer benchmark",
+        description="Segment synthetic fields (7 localization classes), extract paired cell "
+                    "inpainting features with the bundled model (or train one), and print "
+                    "cross-validated kNN accuracy per layer, against the untrained network and "
+                    "a brightness baseline.",
+        epilog="examples:\n  skpci demo\n  skpci demo --epochs 4 --images 28",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--epochs", type=int, default=0,
+                      help="train from scratch for this many epochs (default: 0, use the bundled model)")
+    demo.add_argument("--images", type=int, default=42, help="synthetic fields (default: 42)")
+    demo.add_argument("--input-size", type=int, default=32,
+                      help="network input size when training (default: 32)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument("--output", default="skpci-demo-output",
+                      help="folder for the figures (default: ./skpci-demo-output)")
+    demo.add_argument("--no-figures", action="store_true", help="do not draw figures")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    segment = commands.add_parser(
+        "segment", help="segment folders of whole fields into a crop store (resumable)",
+        description="Find nuclei in whole fields stored one file per channel (<field>_<channel>.tif), "
+                    "crop a square around each cell and append them to an HDF5 crop store. Rerun the "
+                    "same command after a crash or Ctrl-C: finished fields are skipped.",
+        epilog="examples:\n  skpci segment hpa_images -o hpa_store --channels blue,green,red,yellow "
+               "--nuclear blue --recursive --label-from folder --jobs 8\n"
+               "  skpci segment ExampleFly/images -o fly_store --channels D,F,R --nuclear D "
+               "--pattern '_(?P<channel>[DFR])$' --scale 1 --crop-size 64",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    segment.add_argument("fields", help="folder of fields, one file per channel")
+    segment.add_argument("-o", "--output", required=True, help="crop store folder (created or resumed)")
+    segment.add_argument("--channels", required=True, help="channel names in order, comma-separated")
+    segment.add_argument("--nuclear", required=True, help="name of the nuclear-stain channel")
+    segment.add_argument("--pattern", default=r"_(?P<channel>[^_]+)$",
+                         help="regex on file stems; group 'channel' names the channel (default: <field>_<channel>)")
+    segment.add_argument("--recursive", action="store_true", help="search sub-folders too")
+    segment.add_argument("--label-from", choices=("none", "folder"), default="none",
+                         help="record each field's folder name as its label (default: none)")
+    segment.add_argument("--group-by", choices=("field", "folder"), default="field",
+                         help="pair cells within a field or within its folder (default: field)")
+    segment.add_argument("--scale", type=float, default=0.25, help="downsampling first (default: 0.25)")
+    segment.add_argument("--crop-size", type=int, default=128, help="crop side after scaling (default: 128)")
+    segment.add_argument("--min-area", type=int, default=30, help="smallest nucleus, in pixels (default: 30)")
+    segment.add_argument("--jobs", type=int, default=None, help="parallel workers (fields at a time)")
+    segment.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    crops_help = ("a crop store (from skpci segment), or a folder of crops "
+                  "<folder>/<image>_<cell>_<channel>.tif (as the authors' toy sets)")
+    fit = commands.add_parser(
+        "fit", help="train on a crop folder and write a model directory",
+        description="Train paired cell inpainting on single-cell crops; cells are paired within "
+                    "their folder (a strain or well) or image.",
+        epilog="example:\n  skpci fit yeast_toy -o yeast-model --channels gfp,rfp --protein gfp "
+               "--markers rfp --epochs 30\n  (Ctrl-C stops after the current batch, writes the model of the last "
+               "completed epoch and exits with 130;\n  with --checkpoint-dir the same command resumes)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fit.add_argument("crops", help=crops_help)
+    fit.add_argument("-o", "--output", required=True, help="model directory to write")
+    fit.add_argument("--channels", help="channel file suffixes, comma-separated, e.g. gfp,rfp "
+                                        "(a store's own channel names by default)")
+    fit.add_argument("--protein", required=True, help="protein channel name(s), comma-separated")
+    fit.add_argument("--markers", required=True, help="marker channel name(s), comma-separated")
+    fit.add_argument("--group-by", choices=("folder", "image"), default="folder",
+                     help="pair cells within a folder or within an image (default: folder)")
+    fit.add_argument("--input-size", type=int, default=64)
+    fit.add_argument("--epochs", type=int, default=30)
+    fit.add_argument("--batch-size", type=int, default=64)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--checkpoint-dir", help="save a checkpoint each epoch here; rerun to resume")
+    fit.add_argument("--from-pretrained", help="start from these weights (name or path) and fine-tune")
+    fit.add_argument("--devices", default=None,
+                     help="'all' (or a number) to train data-parallel on several GPUs (default: one device)")
+    fit.add_argument("--jobs", type=int, default=None, help="parallel workers for reading and preprocessing")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    features = commands.add_parser(
+        "features", help="write features of every cell (or per image) of a crop folder",
+        description="Extract paired cell inpainting features with a trained or bundled model.",
+        epilog="examples:\n  skpci features yeast_toy --model yeast-model -o features.csv\n"
+               "  skpci features yeast_toy --model yeast-model --layer conv3_1,conv4_1 --per image -o images.parquet",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    features.add_argument("crops", help=crops_help)
+    features.add_argument("--model", required=True, help="model directory or registered name")
+    features.add_argument("-o", "--output", required=True,
+                          help="table to write (.csv or .parquet); for a store also 'store' (into the store)")
+    features.add_argument("--layer", default="conv3_1", help="layer(s), comma-separated (default: conv3_1)")
+    features.add_argument("--per", choices=("cell", "image", "folder"), default="cell",
+                          help="one row per cell, or the mean per image or folder (default: cell; "
+                               "a store has cell or image)")
+    features.add_argument("--channels", help="channel suffixes in the model's order (default: from the model)")
+    features.add_argument("--jobs", type=int, default=None)
+    features.add_argument("--quiet", action="store_true")
+
+    benchmark = commands.add_parser(
+        "benchmark", help="kNN benchmark of a model's layers against baselines on labelled crops",
+        description="Cross-validated kNN classification of the crops' folder (or image) labels, "
+                    "per layer, next to hand-crafted and brightness baselines.",
+        epilog="example:\n  skpci benchmark yeast_toy --model yeast-model --folds image",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    benchmark.add_argument("crops", help=crops_help)
+    benchmark.add_argument("--model", required=True, help="model directory or registered name")
+    benchmark.add_argument("--channels", help="channel suffixes in the model's order (default: from the model)")
+    benchmark.add_argument("--labels", choices=("folder", "image"), default="folder")
+    benchmark.add_argument("--folds", choices=("image", "folder"), default="image",
+                           help="cells of one image (or folder) never split across folds")
+    benchmark.add_argument("--jobs", type=int, default=None)
+    return parser
+
+
+def _names(text):
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Hide what native libraries print to file descriptor 2 (TensorFlow's start-up log).
+
+    TensorFlow's C++ logging writes before ``TF_CPP_MIN_LOG_LEVEL`` takes
+    effect, so the command line imports the backend with fd 2 pointed at
+    /dev/null. Python-level errors are unaffected: they are raised later.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr (e.g. some embedded interpreters)
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        sys.stderr.flush()
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _import_backend():
+    with _native_stderr_silenced():
+        import keras
+
+        keras.ops.zeros(1)  # the first op initializes devices, which logs too
+
+
+def main(argv=None):
+    """Entry point of the ``skpci`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    # Quiet TensorFlow's start-up chatter; an application may set this, a library may not.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        _import_backend()
+        if args.command == "demo":
+            from ._demo import run_demo
+
+            run_demo(n_images=args.images, epochs=args.epochs, input_size=args.input_size,
+                     random_state=args.seed, verbose=0 if args.quiet else 1,
+                     output=None if args.no_figures else args.output)
+        elif args.command == "segment":
+            from ._commands import segment_command
+
+            segment_command(args.fields, args.output, channels=_names(args.channels), nuclear=args.nuclear,
+                            pattern=args.pattern, recursive=args.recursive, label_from=args.label_from,
+                            group_by=args.group_by, scale=args.scale, crop_size=args.crop_size,
+                            min_nucleus_area=args.min_area, n_jobs=args.jobs, verbose=0 if args.quiet else 1)
+        elif args.command == "fit":
+            from ._commands import fit_command
+
+            fit_command(args.crops, args.output, channels=_names(args.channels), protein=_names(args.protein),
+                        markers=_names(args.markers), group_by=args.group_by, input_size=args.input_size,
+                        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                        checkpoint_dir=args.checkpoint_dir, start_from=args.from_pretrained, n_jobs=args.jobs,
+                        devices=int(args.devices) if args.devices and args.devices.isdigit() else args.devices,
+                        verbose=0 if args.quiet else 1)
+        elif args.command == "features":
+            from ._commands import features_command
+
+            features_command(args.crops, args.model, args.output, layer=args.layer, per=args.per,
+                             channels=_names(args.channels), n_jobs=args.jobs, verbose=0 if args.quiet else 1)
+        elif args.command == "benchmark":
+            from ._commands import benchmark_command
+
+            benchmark_command(args.crops, args.model, channels=_names(args.channels), labels=args.labels,
+                              folds=args.folds, n_jobs=args.jobs)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, FloatingPointError) as error:
+        if args.debug:
+            raise
+        print(f"skpci: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+

@@ -1,0 +1,124 @@
+"""Localization benchmarks: how well do features separate known classes?
+
+The standard evaluation of the paper: a k-nearest-neighbour classifier on
+standardized features, cross-validated with folds by image or field of view
+(never by cell: cells of one field share imaging conditions), per layer.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..network import FEATURE_LAYERS, layer_width
+
+
+def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
+    """Cross-validated kNN accuracy of ``features`` for ``labels``.
+
+    Predictions of all test folds are pooled for the headline scores, so
+    folds that hold a single class (leave-one-field-out, where a field shows
+    one strain) count correctly; the spread is the standard deviation over
+    folds (over folds with at least two classes, for balanced accuracy).
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+    labels : array-like of shape (n_samples,)
+    groups : array-like of shape (n_samples,)
+        Fold groups (image or field of view); a group is never split.
+    n_neighbors : int, default=5
+    cv : cross-validation splitter, optional
+        Default: ``StratifiedGroupKFold`` with up to 5 folds, so every fold
+        sees every class when the groups allow it.
+
+    Returns
+    -------
+    scores : dict
+        ``accuracy``, ``accuracy_std``, ``balanced_accuracy``,
+        ``balanced_accuracy_std`` and ``n_folds``.
+    """
+    features, labels, groups = np.asarray(features), np.asarray(labels), np.asarray(groups)
+    if cv is None:
+        cv = StratifiedGroupKFold(n_splits=min(5, len(np.unique(groups))))
+    model = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=n_neighbors))
+    predicted = np.empty_like(labels)
+    tested = np.zeros(len(labels), dtype=bool)
+    fold_accuracy, fold_balanced = [], []
+    for train, test in cv.split(features, labels, groups):
+        predicted[test] = clone(model).fit(features[train], labels[train]).predict(features[test])
+        tested[test] = True
+        fold_accuracy.append(accuracy_score(labels[test], predicted[test]))
+        if len(np.unique(labels[test])) > 1:
+            with warnings.catch_warnings():  # a fold may lack classes that are predicted
+                warnings.simplefilter("ignore", UserWarning)
+                fold_balanced.append(balanced_accuracy_score(labels[test], predicted[test]))
+    return {
+        "accuracy": float(accuracy_score(labels[tested], predicted[tested])),
+        "accuracy_std": float(np.std(fold_accuracy)),
+        "balanced_accuracy": float(balanced_accuracy_score(labels[tested], predicted[tested])),
+        "balanced_accuracy_std": float(np.std(fold_balanced)) if fold_balanced else float("nan"),
+        "n_folds": len(fold_accuracy),
+    }
+
+
+def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, name="skpci",
+                    n_neighbors=5, cv=None):
+    """kNN scores of a fitted featurizer's features, one row per layer.
+
+    Parameters
+    ----------
+    featurizer : PairedInpaintingFeaturizer
+        Already fitted. All layers come from one pass of the encoder; the
+        featurizer's ``layer`` is restored afterwards.
+    X : ndarray of shape (n_cells, h, w, C), or list of bags
+    labels, groups : array-like
+        One per row of the features (per cell, or per bag).
+    layers : sequence of str, default=all source-encoder layers
+    name : str, default="skpci"
+        Feature-set name in the table.
+    n_neighbors : int, default=5
+    cv : cross-validation splitter, optional
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Columns ``features``, ``layer``, then the scores of :func:`knn_scores`.
+    """
+    all_layers = layer_features(featurizer, X, layers)
+    return pd.DataFrame([
+        {"features": name, "layer": layer,
+         **knn_scores(features, labels, groups, n_neighbors=n_neighbors, cv=cv)}
+        for layer, features in all_layers.items()
+    ])
+
+
+def layer_features(featurizer, X, layers):
+    """Features of several layers from one pass of the encoder, split by layer.
+
+    Parameters
+    ----------
+    featurizer : PairedInpaintingFeaturizer
+        Fitted; its ``layer`` is restored afterwards.
+    X : ndarray of shape (n_cells, h, w, C), or list of bags
+    layers : sequence of str
+
+    Returns
+    -------
+    features : dict
+        Layer name to its ``(n_rows, width)`` feature array.
+    """
+    previous = featurizer.layer
+    featurizer.set_params(layer=list(layers))
+    try:
+        features = featurizer.transform(X)
+    finally:
+        featurizer.set_params(layer=previous)
+    bounds = np.cumsum([0] + [layer_width(layer) for layer in layers])
+    return {layer: features[:, start:stop] for layer, start, stop in zip(layers, bounds[:-1], bounds[1:])}

@@ -1,0 +1,637 @@
+"""`PairedInpaintingFeaturizer`: the scikit-learn shell around the network.
+
+The estimator validates its parameters, brings the input into one form
+(:mod:`._inputs`), calls plain functions (:mod:`.training`,
+:mod:`._features`, :mod:`skpci.pretrained`) and stores what they return as
+fitted attributes. It speaks NumPy at its boundary; Keras stays inside
+:mod:`skpci.network` and :mod:`.training`.
+"""
+
+import warnings
+from numbers import Integral, Real
+from pathlib import Path
+
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, check_memory
+
+from .. import pretrained
+from .._validation import (
+    BOOLEAN,
+    CHANNELS,
+    MEMORY,
+    N_JOBS,
+    NONE,
+    PATH,
+    RANDOM_STATE,
+    VERBOSE,
+    Interval,
+    Options,
+    Predicate,
+    validate_params,
+)
+from ..network import (
+    FEATURE_LAYERS,
+    SOURCE_INPUT,
+    TARGET_MARKER_INPUT,
+    Architecture,
+    build_feature_extractor,
+    build_inpainting_model,
+    build_with_weights,
+    predict,
+)
+from ..preprocessing import check_channel_roles, prepare_crop_stacks
+from ._features import (
+    AGGREGATES,
+    POOLINGS,
+    aggregate,
+    cell_features,
+    feature_layers,
+    feature_names,
+    valid_layers,
+    write_features,
+)
+from ._inputs import as_crop_input
+from .training import (
+    PRECISIONS,
+    STORE_BLOCK_BYTES,
+    PairBatches,
+    TrainingInterrupted,
+    TrainingSettings,
+    inpainting_error,
+    resolve_devices,
+    train_weights,
+)
+
+
+class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
+    """Self-supervised single-cell features by paired cell inpainting.
+
+    ``fit`` trains the paired cell inpainting network of Lu et al. (2019):
+    given every channel of a source cell and the marker channels of another
+    cell of the same image, predict that cell's protein channels.
+    ``transform`` returns the spatially pooled activations of one or more
+    source-encoder convolutions as features, per cell or averaged per image.
+
+    Parameters
+    ----------
+    protein_channels : int or tuple of int, default=(0,)
+        Channels of the input crops that hold the tagged protein. The
+        network predicts these for the target cell.
+    marker_channels : int or tuple of int, default=(1,)
+        Structural marker channels (nucleus, cytosol, microtubules), given
+        for both cells. Channels in neither role are ignored.
+    input_size : int, default=64
+        Crops are resized to ``input_size`` x ``input_size``; a multiple of 4.
+    layer : str or list of str, default="conv3_1"
+        Source-encoder convolution(s) whose features ``transform`` returns,
+        among ``conv1_1`` ... ``conv5_1``; several are concatenated.
+    pooling : {"max", "mean"}, default="max"
+        Pooling over space of the layer's ReLU output (before BatchNorm).
+        The paper uses max.
+    aggregate : {"mean", "median"}, default="mean"
+        How single-cell features of a bag are combined into its profile.
+    epochs : int, default=30
+        Training epochs; each pairs every cell once with a random partner.
+        ``0`` builds the network (or loads ``weights``) without training.
+    batch_size : int, default=64
+    learning_rate : float, default=1e-4
+        Adam's learning rate.
+    beta_1 : float, default=0.5
+        Adam's first-moment decay.
+    rotations : bool, default=False
+        Augment with 90-degree rotations on top of the random flips.
+    weights : str, path or None, default=None
+        Pretrained weights to start from: a registered model name (see
+        :data:`skpci.pretrained.REGISTRY`), a model directory written by
+        :meth:`save_pretrained`, a Keras 3 ``.weights.h5`` file, or the
+        authors' Keras 2 ``.h5`` files. Channel counts and input size must
+        match; :meth:`from_pretrained` sets them for you.
+    memory : str, joblib.Memory or None, default=None
+        Cache for trained weights (as ``Pipeline(memory=...)``). The key is
+        everything that shapes the weights (data, channel roles, input size,
+        training parameters, seed), not ``layer``, ``pooling`` or
+        ``aggregate``, so a grid search over those trains once per split.
+    checkpoint_dir : str, path or None, default=None
+        Folder for a checkpoint written (atomically) after every epoch. Fitting
+        again with the same folder after a crash, kill or Ctrl-C resumes from
+        the last completed epoch and ends in the same state as an
+        uninterrupted run; a checkpoint of a different run is refused.
+    block_bytes : int, default=256 MiB
+        Training from a :class:`~skpci.CropStore` reads blocks of whole
+        pairing groups of about this size (the next one is prefetched), which
+        bounds the crop memory of ``fit``.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of training. ``"bfloat16"`` trains with Keras's
+        ``mixed_bfloat16`` policy (bfloat16 compute, float32 weights and
+        output), which is about twice as fast on GPUs with bfloat16 tensor
+        cores; the fitted model and ``transform`` stay float32.
+    devices : None, "all" or int, default=None
+        Data-parallel training: ``None`` trains on Keras's default device
+        (a GPU when there is one); ``"all"`` on every visible accelerator
+        (or every logical CPU device when there is none); ``n`` on the first
+        ``n``. Uses ``tf.distribute.MirroredStrategy`` on TensorFlow and
+        ``keras.distribution.DataParallel`` on JAX; each batch of
+        ``batch_size`` is split across the devices.
+    n_jobs : int or None, default=None
+        Parallel workers (joblib) for crop preprocessing. The network runs
+        in the main process (on a GPU when Keras finds one).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, pairing and flips. Global random
+        state is not touched.
+    verbose : int, default=0
+        ``> 0`` shows progress bars.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The trained network (inputs ``x_in``, ``y_rfp``; output ``y_gfp``).
+    history_ : dict
+        ``{"loss": [...]}``: mean training loss per epoch.
+    n_channels_in_ : int
+        Channels of the crops seen in ``fit``.
+    protein_channels_, marker_channels_ : tuple of int
+        The validated channel roles.
+    n_cells_fit_ : int
+        Number of cells used in ``fit``.
+    pretrained_card_ : dict or None
+        Model card of the pretrained model loaded from ``weights``, if any.
+    resumed_from_epoch_ : int
+        Epochs restored from ``checkpoint_dir`` instead of trained (0 if none).
+    n_devices_ : int
+        Devices training ran on (1 without ``devices`` or without training).
+    architecture_ : skpci.network.Architecture
+        Channel counts and input size of the network.
+
+    See Also
+    --------
+    skpci.datasets.make_cell_crops : Synthetic bags of crops to try it on.
+
+    Notes
+    -----
+    Input comes in three forms, and every method takes each of them. *Bags*:
+    a list with one ``(n_cells_i, h, w, C)`` array per image; cells are
+    paired within a bag and ``transform`` returns one row per bag. *Cells*:
+    one ``(n_cells, h, w, C)`` array with ``fit(X, groups=...)``;
+    ``transform`` returns one row per cell. An empty bag gets a row of NaN
+    (and a warning). A :class:`~skpci.CropStore` is read like cells with
+    their groups: ``fit`` streams blocks of whole groups from disk,
+    ``transform`` returns one row per stored cell, and
+    :meth:`write_features` writes them to a table or the store.
+
+    Small data sets are min-max scaled once; larger ones are kept in their
+    own dtype and scaled batch by batch, so a uint8 data set takes one byte
+    per pixel while training (crops that need resizing are prepared ahead as
+    float16).
+
+    The source network input holds the protein channels first, then the
+    markers, in the order given.
+
+    Ctrl-C during training (in the main thread) stops after the current
+    batch: ``fit`` returns with the weights of the last completed epoch and
+    a warning, and with ``checkpoint_dir`` a second ``fit`` resumes. A
+    second Ctrl-C interrupts at once. Before training starts, Ctrl-C
+    interrupts as usual and leaves the estimator as it was.
+
+    References
+    ----------
+    Lu AX, Kraus OZ, Cooper S, Moses AM (2019). Learning unsupervised feature
+    representations for single cell microscopy images with paired cell
+    inpainting. PLOS Computational Biology 15(9): e1007348.
+
+    Examples
+    --------
+    >>> from skpci import PairedInpaintingFeaturizer
+    >>> from skpci.datasets import make_cell_crops
+    >>> data = make_cell_crops(n_images=4, crop_size=16, random_state=0)
+    >>> featurizer = PairedInpaintingFeaturizer(
+    ...     marker_channels=(1, 2), input_size=16, epochs=1, random_state=0)
+    >>> featurizer.fit_transform(data.bags).shape
+    (4, 384)
+    """
+
+    _parameter_constraints = {
+        "protein_channels": [CHANNELS],
+        "marker_channels": [CHANNELS],
+        "input_size": [Interval(Integral, 8, None, multiple_of=4)],
+        "layer": [Predicate(valid_layers, f"one of {', '.join(FEATURE_LAYERS)} (the source encoder's "
+                                          "convolutions) or a list of them")],
+        "pooling": [Options(POOLINGS)],
+        "aggregate": [Options(tuple(AGGREGATES))],
+        "epochs": [Interval(Integral, 0, None)],
+        "batch_size": [Interval(Integral, 1, None)],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "rotations": [BOOLEAN],
+        "weights": [PATH, NONE],
+        "memory": [MEMORY, NONE],
+        "checkpoint_dir": [PATH, NONE],
+        "block_bytes": [Interval(Integral, 1, None)],
+        "precision": [Options(tuple(PRECISIONS))],
+        "devices": [Options(("all",)), Interval(Integral, 1, None), NONE],
+        "n_jobs": [N_JOBS, NONE],
+        "random_state": [RANDOM_STATE, NONE],
+        "verbose": [VERBOSE],
+    }
+    _parameter_hints = {
+        "input_size": "The encoders pool twice, so crops are resized to a multiple of 4 (64 in the paper).",
+        "weights": "Give a registered name (skpci.pretrained.REGISTRY), a model directory or a .h5 file.",
+        "epochs": "0 loads weights (or builds an untrained network) without training.",
+    }
+    #: What ``transform`` reads; the rest shape training only.
+    _transform_params = ("layer", "pooling", "aggregate", "batch_size", "n_jobs", "verbose")
+
+    def __init__(
+        self,
+        *,
+        protein_channels=(0,),
+        marker_channels=(1,),
+        input_size=64,
+        layer="conv3_1",
+        pooling="max",
+        aggregate="mean",
+        epochs=30,
+        batch_size=64,
+        learning_rate=1e-4,
+        beta_1=0.5,
+        rotations=False,
+        weights=None,
+        memory=None,
+        checkpoint_dir=None,
+        block_bytes=STORE_BLOCK_BYTES,
+        precision="float32",
+        devices=None,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.protein_channels = protein_channels
+        self.marker_channels = marker_channels
+        self.input_size = input_size
+        self.layer = layer
+        self.pooling = pooling
+        self.aggregate = aggregate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.rotations = rotations
+        self.weights = weights
+        self.memory = memory
+        self.checkpoint_dir = checkpoint_dir
+        self.block_bytes = block_bytes
+        self.precision = precision
+        self.devices = devices
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None, groups=None):
+        """Train the inpainting network on pairs of cells from the same group.
+
+        Parameters
+        ----------
+        X : list of ndarray, ndarray of shape (n_cells, h, w, C), or CropStore
+            Bags of crops (one per image), one stack of cells, or a store
+            (streamed from disk, pairing within the stored groups).
+        y : None
+            Ignored; training is self-supervised.
+        groups : array-like of shape (n_cells,), optional
+            With a stack of cells, the image (or strain, well...) of each
+            cell; partners are drawn within a group. Required for that form
+            when training (``epochs > 0``), not allowed with bags (a bag is
+            its own group) or a store (which records groups).
+
+        Returns
+        -------
+        self : PairedInpaintingFeaturizer
+        """
+        validate_params(self)
+        if self.epochs > 0:
+            resolve_devices(self.devices)  # fails before any data is read
+        return self._fit(as_crop_input(X, groups))
+
+    def _fit(self, data):
+        protein, marker = check_channel_roles(self.protein_channels, self.marker_channels, data.n_channels)
+        architecture = Architecture(len(protein), len(marker), self.input_size)
+        rng = check_random_state(self.random_state)
+        init_seed, pair_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
+        model = build_inpainting_model(architecture, seed=init_seed)
+        card = None
+        if self.weights is not None:
+            card = pretrained.load_pretrained(model, self.weights, progress=bool(self.verbose))
+        losses, initial_epoch, n_devices = [], 0, 1
+        if self.epochs > 0:
+            losses, initial_epoch, n_devices = self._train(model, data, protein + marker, architecture, pair_seed)
+
+        self.model_ = model
+        self.architecture_ = architecture
+        self.history_ = {"loss": losses}
+        self.n_channels_in_ = data.n_channels
+        self.protein_channels_ = protein
+        self.marker_channels_ = marker
+        self.n_cells_fit_ = data.n_cells
+        self.pretrained_card_ = card
+        self.resumed_from_epoch_ = initial_epoch
+        self.n_devices_ = n_devices
+        self._extractors = {}
+        return self
+
+    def _train(self, model, data, channel_order, architecture, seed):
+        """Train ``model`` in place; return the losses, the epochs resumed and the device count."""
+        settings = TrainingSettings(
+            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+            beta_1=self.beta_1, rotations=self.rotations, precision=self.precision,
+            block_bytes=self.block_bytes,
+        )
+        train = train_weights
+        if self.memory is not None:
+            # Everything that shapes the weights is an argument (the data by its digest); layer,
+            # pooling and aggregate are not, so a grid over them trains once per data split.
+            train = check_memory(self.memory).cache(
+                train_weights, ignore=["crops", "n_jobs", "verbose", "checkpoint_dir"])
+        data_key = data.fingerprint() if self.memory is not None or self.checkpoint_dir is not None else None
+        try:
+            weights, losses, initial_epoch, n_devices = train(
+                data, channel_order, model.get_weights(), architecture, settings, seed=seed, data_key=data_key,
+                devices=self.devices, n_jobs=self.n_jobs, verbose=self.verbose,
+                checkpoint_dir=self.checkpoint_dir,
+            )
+        except TrainingInterrupted as stop:
+            weights, losses, initial_epoch, n_devices = stop.weights, stop.losses, 0, 1
+            resume = "; fit again with the same checkpoint_dir to resume" if self.checkpoint_dir is not None else ""
+            warnings.warn(
+                f"Training interrupted after {len(losses)} of {self.epochs} epochs; the featurizer "
+                f"keeps the weights of the last completed epoch and is usable{resume}.",
+                UserWarning, stacklevel=4,
+            )
+        model.set_weights(weights)
+        return losses, initial_epoch, n_devices
+
+    @classmethod
+    def from_pretrained(cls, name_or_path, **params):
+        """A featurizer that starts from pretrained weights and, by default, does not train.
+
+        The model is kept as the ``weights`` parameter, so ``clone``,
+        ``cross_val_score`` and ``GridSearchCV`` keep it; ``fit`` loads and
+        checks the weights (``epochs > 0`` fine-tunes).
+
+        Parameters
+        ----------
+        name_or_path : str or path-like
+            A name from :data:`skpci.pretrained.REGISTRY` (``"synthetic-32"``,
+            ``"lu2019-yeast"``, ``"lu2019-human"``, ``"lu2019-human-filtered"``),
+            a model directory, or a Keras 2 ``.h5`` file.
+        **params
+            Override any constructor parameter (``layer``, channel roles...).
+
+        Returns
+        -------
+        featurizer : PairedInpaintingFeaturizer
+            Unfitted; call ``fit`` (which trains nothing with ``epochs=0``).
+
+        Examples
+        --------
+        >>> featurizer = PairedInpaintingFeaturizer.from_pretrained("synthetic-32", layer="conv4_1")
+        >>> featurizer.weights, featurizer.input_size, featurizer.marker_channels, featurizer.epochs
+        ('synthetic-32', 32, (1, 2), 0)
+        """
+        info = pretrained.describe(name_or_path)
+        defaults = {
+            "protein_channels": info["protein_channels"],
+            "marker_channels": info["marker_channels"],
+            "input_size": info["architecture"].input_size,
+            "epochs": 0,
+            "weights": str(name_or_path),
+        }
+        return cls(**{**defaults, **params})
+
+    def save_pretrained(self, path, *, training_data=None, channel_names=None, dtype="float16",
+                        overwrite=False):
+        """Write the fitted network as a model directory (weights + model card).
+
+        The directory appears complete or not at all.
+
+        Parameters
+        ----------
+        path : str or path-like
+        training_data : str, optional
+            What the model was trained on, for the model card.
+        channel_names : list of str, optional
+            Names of the input channels (e.g. ``["gfp", "rfp"]``), recorded so
+            that readers can find the same channels again.
+        dtype : {"float16", "float32"}, default="float16"
+            Storage precision; float16 halves the size and changes features by
+            about 1e-3 relative.
+        overwrite : bool, default=False
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        check_is_fitted(self, "model_")
+        losses = self.history_["loss"]
+        previous = (self.pretrained_card_ or {}).get("training")
+        card = pretrained.make_card(
+            architecture=self.architecture_,
+            protein_channels=self.protein_channels_,
+            marker_channels=self.marker_channels_,
+            n_channels_in=self.n_channels_in_,
+            channel_names=channel_names,
+            training={
+                "data": training_data or "not described",
+                "cells": self.n_cells_fit_,
+                "epochs": len(losses),
+                "epochs_requested": self.epochs,
+                "final_loss": losses[-1] if losses else None,
+                "loss_history": losses,
+                "batch_size": self.batch_size,
+                "learning_rate": self.learning_rate,
+                "beta_1": self.beta_1,
+                "rotations": self.rotations,
+                "random_state": self.random_state if isinstance(self.random_state, int) else None,
+                "started_from": str(self.weights) if self.weights is not None else None,
+                "previous_training": previous,
+            },
+        )
+        return pretrained.save_model_directory(self.model_, path, card, dtype=dtype, overwrite=overwrite)
+
+    # ------------------------------------------------------------ transform
+
+    def transform(self, X):
+        """Features of ``layer`` for every cell, or aggregated per bag.
+
+        Only the source encoder up to the deepest requested layer runs.
+        Crops are prepared and featurized in blocks, so memory stays bounded
+        for any number of cells.
+
+        Parameters
+        ----------
+        X : list of ndarray, ndarray of shape (n_cells, h, w, C), or CropStore
+            Bags of crops, one stack of cells, or a store, with
+            ``n_channels_in_`` channels.
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n_bags or n_cells, n_features)
+            One row per bag; per cell for a stack of cells or a store.
+        """
+        check_is_fitted(self, "model_")
+        validate_params(self, self._transform_params)
+        data = as_crop_input(X, n_channels=self.n_channels_in_)
+        features = self._cell_features(data)
+        if not data.per_bag:
+            return features
+        return aggregate(features, data.image_of_cell(), len(data.bag_sizes), self.aggregate)
+
+    def _cell_features(self, data):
+        layers = feature_layers(self.layer)
+        cache = self.__dict__.setdefault("_extractors", {})
+        if (layers, self.pooling) not in cache:
+            cache[layers, self.pooling] = build_feature_extractor(self.model_, layers, self.pooling)
+        return cell_features(cache[layers, self.pooling], data, self.protein_channels_ + self.marker_channels_,
+                             self.input_size, batch_size=self.batch_size, n_jobs=self.n_jobs,
+                             verbose=self.verbose)
+
+    def write_features(self, X, path=None, *, groups=None, per="cell", overwrite=False):
+        """Write the features of every cell (or image) with their records, as a table or HDF5 file.
+
+        Parameters
+        ----------
+        X : CropStore, list of ndarray, or ndarray of shape (n_cells, h, w, C)
+            A store is read block by block; bags and cells come from memory.
+        path : str or path-like, optional
+            ``.parquet`` or ``.csv``: a table with the cell (or image) records
+            (for a store: image, source, group, centroid, label) and one
+            column per feature. ``.h5``: an HDF5 file of the features alone.
+            ``None`` (a store only): ``features-<layers>.h5`` inside the store
+            folder, aligned with its cells. Written atomically.
+        groups : array-like of shape (n_cells,), optional
+            With a stack of cells, the image of each cell (recorded, and used
+            for ``per="image"``).
+        per : {"cell", "image"}, default="cell"
+            One row per cell, or per image (bag, group or stored image),
+            aggregated with ``aggregate``.
+        overwrite : bool, default=False
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        check_is_fitted(self, "model_")
+        validate_params(self, self._transform_params)
+        if per not in ("cell", "image"):
+            raise ValueError(f"per must be 'cell' or 'image', got {per!r}.")
+        data = as_crop_input(X, groups, n_channels=self.n_channels_in_)
+        layers = feature_layers(self.layer)
+        path = Path(data.feature_path(layers) if path is None else path)
+        suffix = path.suffix.lower()
+        if suffix not in (".parquet", ".csv", ".h5", ".hdf5"):
+            raise ValueError(f"Features are written as .parquet, .csv or .h5; got {path.name!r}.")
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
+        features, records = self._cell_features(data), data.cell_records()
+        if per == "image":
+            records = data.image_records()
+            features = aggregate(features, data.image_of_cell(), len(records), self.aggregate)
+        return write_features(path, features, records, layers=layers, pooling=self.pooling, per=per,
+                              **data.feature_file_attributes())
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features, such as ``conv4_1_17``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; the input is images, not named columns.
+
+        Returns
+        -------
+        names : ndarray of str
+        """
+        check_is_fitted(self, "model_")
+        return feature_names(feature_layers(self.layer))
+
+    # --------------------------------------------------- inspection, scoring
+
+    def inpaint(self, source_cells, target_cells):
+        """Predict the protein channels of ``target_cells`` from paired sources.
+
+        Parameters
+        ----------
+        source_cells : ndarray of shape (n, h, w, C), list of bags, or CropStore
+            Cells whose every channel is shown to the network.
+        target_cells : same forms, with as many cells
+            Cells of the same images; only their marker channels are shown.
+
+        Returns
+        -------
+        predicted : ndarray of float32, shape (n, input_size, input_size, n_protein)
+            The predicted protein channels, on the scale of min-max scaled crops.
+        """
+        check_is_fitted(self, "model_")
+        source = as_crop_input(source_cells, n_channels=self.n_channels_in_, name="source_cells")
+        target = as_crop_input(target_cells, n_channels=self.n_channels_in_, name="target_cells")
+        if source.n_cells != target.n_cells:
+            raise ValueError(
+                f"source_cells and target_cells must pair up: got {source.n_cells} and {target.n_cells} cells."
+            )
+        inputs = {
+            SOURCE_INPUT: prepare_crop_stacks(source.stacks(), self.input_size,
+                                              self.protein_channels_ + self.marker_channels_),
+            TARGET_MARKER_INPUT: prepare_crop_stacks(target.stacks(), self.input_size, self.marker_channels_),
+        }
+        return predict(self.model_, inputs, self.batch_size)
+
+    def score(self, X, y=None, groups=None):
+        """Negative inpainting MSE on freshly sampled pairs (higher is better).
+
+        Pairs are drawn with a fixed seed (from ``random_state``, or 0) and no
+        flips, so two models can be compared on the same pairs without labels.
+
+        Parameters
+        ----------
+        X : list of ndarray, ndarray of shape (n_cells, h, w, C), or CropStore
+        y : None
+            Ignored.
+        groups : array-like of shape (n_cells,), optional
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self, "model_")
+        data = as_crop_input(X, groups, n_channels=self.n_channels_in_)
+        seed = self.random_state if isinstance(self.random_state, Integral) else 0
+        source = data.training_crops(self.input_size, self.protein_channels_ + self.marker_channels_,
+                                     block_bytes=self.block_bytes, n_jobs=self.n_jobs)
+        try:
+            batches = PairBatches(source, len(self.protein_channels_), self.batch_size, seed, augment=False)
+            return -inpainting_error(self.model_, batches)
+        finally:
+            source.close()
+
+    # ------------------------------------------------------ sklearn plumbing
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = True
+        tags.target_tags.required = False
+        return tags
+
+    # A fitted featurizer pickles as its architecture and weights; Keras models never travel.
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: never alter the live estimator
+        state.pop("_extractors", None)
+        if "model_" in state:
+            state["model_"] = state["model_"].get_weights()
+        return state
+
+    def __setstate__(self, state):
+        if "model_" in state:
+            state["model_"] = build_with_weights(state["architecture_"], state["model_"])
+        super().__setstate__(state)

@@ -1,0 +1,134 @@
+"""From a fitted network to features: per cell, block by block, and per image, aggregated."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .._files import write_table
+from ..network import FEATURE_LAYERS, layer_width, predict
+from ..preprocessing import prepare_crop_stacks
+from ..store import write_feature_file
+
+#: How single-cell features of an image are combined into its profile.
+AGGREGATES = {"mean": np.mean, "median": np.median}
+POOLINGS = ("max", "mean")
+#: Crops prepared and featurized at a time: bounds the memory of ``transform``.
+TRANSFORM_BLOCK = 2048
+#: Crops per joblib task when preparing a block (several tasks per block keep n_jobs workers busy).
+PREPARE_CHUNK = 512
+
+
+def feature_layers(layer):
+    """The ``layer`` parameter (a name or a list of names) as a tuple of names."""
+    return (layer,) if isinstance(layer, str) else tuple(layer)
+
+
+def valid_layers(layer):
+    """Whether ``layer`` names one or more source-encoder convolutions."""
+    layers = feature_layers(layer)
+    return bool(layers) and all(isinstance(name, str) and name in FEATURE_LAYERS for name in layers)
+
+
+def feature_names(layers):
+    """Column names of the features of ``layers``, such as ``conv4_1_17``."""
+    return np.asarray([f"{name}_{i}" for name in layers for i in range(layer_width(name))], dtype=object)
+
+
+def cell_features(extractor, data, channel_order, input_size, *, batch_size, n_jobs=None, verbose=0):
+    """Features of every cell of ``data``, prepared and predicted ``TRANSFORM_BLOCK`` cells at a time.
+
+    Parameters
+    ----------
+    extractor : keras.Model
+        From :func:`~skpci.network.build_feature_extractor`.
+    data : CropInput
+    channel_order : sequence of int
+        The network's input channels, protein first.
+    input_size : int
+    batch_size : int
+    n_jobs : int, optional
+    verbose : int, default=0
+
+    Returns
+    -------
+    features : ndarray of float32, shape (data.n_cells, n_features)
+    """
+    features = np.zeros((data.n_cells, extractor.output.shape[-1]), dtype=np.float32)
+    n_blocks = -(-data.n_cells // TRANSFORM_BLOCK)
+    blocks = tqdm(data.blocks(TRANSFORM_BLOCK), total=n_blocks, disable=not verbose or n_blocks < 2,
+                  desc="features", unit="block")
+    for index, block in enumerate(blocks):
+        crops = prepare_crop_stacks(block, input_size, channel_order, n_jobs=n_jobs, chunk_size=PREPARE_CHUNK)
+        start = index * TRANSFORM_BLOCK
+        features[start:start + len(crops)] = predict(extractor, crops, batch_size)
+    return features
+
+
+def aggregate(cell_features, image_of_cell, n_images, how="mean"):
+    """Combine the features of each image's cells into one row (NaN, and a warning, for an empty image).
+
+    Parameters
+    ----------
+    cell_features : ndarray of shape (n_cells, n_features)
+    image_of_cell : ndarray of int, shape (n_cells,)
+    n_images : int
+    how : {"mean", "median"}, default="mean"
+
+    Returns
+    -------
+    rows : ndarray of float32, shape (n_images, n_features)
+
+    Examples
+    --------
+    >>> aggregate(np.array([[1.0], [3.0], [5.0]]), np.array([0, 0, 2]), 3)
+    array([[ 2.],
+           [nan],
+           [ 5.]], dtype=float32)
+    """
+    combine = AGGREGATES[how]
+    order = np.argsort(image_of_cell, kind="stable")
+    sizes = np.bincount(image_of_cell, minlength=n_images)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    rows = np.full((n_images, cell_features.shape[1]), np.nan, dtype=np.float32)
+    for image, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+        if stop > start:
+            rows[image] = combine(cell_features[order[start:stop]], axis=0)
+    empty = np.flatnonzero(sizes == 0)
+    if len(empty):
+        warnings.warn(
+            f"{len(empty)} bag(s) hold no cells (first: bag {empty[0]}); their feature rows "
+            "are NaN. Drop them, or impute, before a classifier.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return rows
+
+
+def write_features(path, features, records, *, layers, pooling, per, **attributes):
+    """Write features as a table with their records (``.parquet``, ``.csv``) or as HDF5 (``.h5``).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    features : ndarray of shape (n_rows, n_features)
+    records : pandas.DataFrame
+        One row per feature row: where it comes from (tables only).
+    layers : tuple of str
+    pooling : str
+    per : {"cell", "image"}
+    **attributes
+        Recorded in an HDF5 file (e.g. ``store_fingerprint``).
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    if Path(path).suffix.lower() in (".h5", ".hdf5"):
+        return write_feature_file(path, features, overwrite=True, layers="+".join(layers), pooling=pooling,
+                                  per=per, **attributes)
+    columns = pd.DataFrame(features, columns=list(feature_names(layers)))
+    write_table(pd.concat([records.reset_index(drop=True), columns], axis=1), path)
+    return Path(path)

@@ -1,0 +1,102 @@
+"""One training run, from initial weights to trained weights: a pure function joblib.Memory can cache."""
+
+from dataclasses import dataclass, replace
+
+import joblib
+
+from ...network import build_with_weights
+from ._batches import PairBatches
+from ._checkpoint import Checkpoint
+from ._devices import distribution_scope
+from ._loop import EpochRecord, TrainingInterrupted, compile_for_training, train_epochs
+from ._sources import STORE_BLOCK_BYTES
+
+#: Training precision -> Keras dtype policy of the hidden layers.
+PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16"}
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Everything besides data, seed and initial weights that shapes the trained weights."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-4
+    beta_1: float = 0.5
+    rotations: bool = False
+    precision: str = "float32"
+    block_bytes: int = STORE_BLOCK_BYTES
+
+
+def train_weights(crops, channel_order, initial_weights, architecture, settings, *, seed, data_key=None, devices=None,
+                  n_jobs=None, verbose=0, checkpoint_dir=None):
+    """Train a network from ``initial_weights`` on pairs of cells of the same group.
+
+    Parameters
+    ----------
+    crops : CropInput
+        Where the cells come from (see :mod:`skpci.featurizer._inputs`);
+        only its ``training_crops`` is used.
+    channel_order : tuple of int
+        The network's input channels, protein first.
+    initial_weights : list of ndarray
+    architecture : Architecture
+    settings : TrainingSettings
+    seed : int
+        Seeds pairing and flips of every epoch.
+    data_key : str, optional
+        A digest of ``crops`` and their groups (``crops.fingerprint()``).
+        ``joblib.Memory`` caches on it instead of hashing ``crops``, and a
+        checkpoint records it.
+    devices : None, "all" or int
+    n_jobs : int, optional
+    verbose : int, default=0
+    checkpoint_dir : str or path-like, optional
+        Save the state after every epoch there, and resume a saved state of
+        the same run.
+
+    Returns
+    -------
+    weights : list of ndarray
+    losses : list of float
+        Loss of every epoch, those of a resumed checkpoint included.
+    initial_epoch : int
+        Epochs taken from the checkpoint (0 without one).
+    n_devices : int
+
+    Raises
+    ------
+    TrainingInterrupted
+        On Ctrl-C, with the weights and losses of the last completed epoch.
+    """
+    source = crops.training_crops(architecture.input_size, channel_order, block_bytes=settings.block_bytes,
+                                  n_jobs=n_jobs)
+    try:
+        scope, n_devices = distribution_scope(devices)
+        batches = PairBatches(source, architecture.n_protein_channels, settings.batch_size, seed,
+                              rotations=settings.rotations, drop_remainder=n_devices > 1)
+        with scope():
+            model = build_with_weights(architecture, initial_weights, dtype=PRECISIONS[settings.precision])
+            compile_for_training(model, settings.learning_rate, settings.beta_1)
+            record, initial_epoch = EpochRecord(), 0
+            if checkpoint_dir is not None:
+                # Not the epochs: a run may be resumed with more of them.
+                fingerprint = joblib.hash((data_key, channel_order, initial_weights, architecture, seed,
+                                           replace(settings, epochs=0), n_devices))
+                record = Checkpoint(checkpoint_dir, fingerprint)
+                initial_epoch = record.restore(model)
+        try:
+            with scope():
+                train_epochs(model, batches, settings.epochs, initial_epoch=min(initial_epoch, settings.epochs),
+                             verbose=verbose, callbacks=[record])
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(record.weights, list(record.losses)) from None
+        except FloatingPointError as error:
+            if checkpoint_dir is not None:
+                raise FloatingPointError(
+                    f"{error} The last good state (epoch {len(record.losses)}) is kept in {str(checkpoint_dir)!r}."
+                ) from error
+            raise
+    finally:
+        source.close()
+    return model.get_weights(), record.losses, initial_epoch, n_devices

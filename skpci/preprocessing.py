@@ -1,0 +1,222 @@
+"""From crops to network input: validation, resizing, channel roles and per-crop min-max scaling.
+
+Every function here is pure NumPy and module-level, so joblib can run it in
+worker processes (or on a dask/ray cluster) without shipping any Keras state.
+"""
+
+import numbers
+
+import numpy as np
+from joblib import Parallel, delayed
+from skimage.transform import resize
+
+#: Crops smaller than this (in either spatial dimension) are rejected.
+MIN_CROP_SIZE = 8
+
+
+def check_crops(crops, *, name="crops", n_channels=None):
+    """Validate one stack of single-cell crops and return it as an array.
+
+    Parameters
+    ----------
+    crops : array-like of shape (n_cells, height, width, n_channels)
+        Channels-last crops of any real dtype.
+    name : str, default="crops"
+        How to call the stack in error messages (e.g. ``"bag 3"``).
+    n_channels : int, optional
+        Required number of channels.
+
+    Returns
+    -------
+    crops : ndarray of shape (n_cells, height, width, n_channels)
+
+    Raises
+    ------
+    ValueError
+        If the stack is not 4-D, is too small, has the wrong number of
+        channels or holds NaN or infinite values.
+    """
+    crops = np.asarray(crops)
+    if crops.dtype == object or not (
+        np.issubdtype(crops.dtype, np.number) or crops.dtype == bool
+    ):
+        raise ValueError(f"{name}: expected a numeric array, got dtype {crops.dtype}.")
+    if np.issubdtype(crops.dtype, np.complexfloating):
+        raise ValueError(f"{name}: complex pixel values are not supported.")
+    if crops.ndim != 4:
+        hint = (
+            " A single-channel stack needs an explicit channel axis: use crops[..., np.newaxis]."
+            if crops.ndim == 3 else ""
+        )
+        raise ValueError(
+            f"{name}: expected crops of shape (n_cells, height, width, channels), "
+            f"got an array of shape {crops.shape}.{hint}"
+        )
+    height, width = crops.shape[1:3]
+    if crops.shape[0] and min(height, width) < MIN_CROP_SIZE:
+        raise ValueError(
+            f"{name}: crops of {height}x{width} pixels are too small; "
+            f"they must be at least {MIN_CROP_SIZE}x{MIN_CROP_SIZE}."
+        )
+    if n_channels is not None and crops.shape[-1] != n_channels:
+        raise ValueError(
+            f"{name}: expected {n_channels} channels, got {crops.shape[-1]} "
+            f"(array of shape {crops.shape})."
+        )
+    if np.issubdtype(crops.dtype, np.floating) and not np.isfinite(crops).all():
+        raise ValueError(f"{name}: contains NaN or infinite pixel values.")
+    return crops
+
+
+def minmax_scale_crops(crops):
+    """Scale each channel of each crop to [0, 1] by its own minimum and maximum.
+
+    This is the paper's normalization: it removes expression level, so the
+    network learns localization. A constant channel becomes all zeros.
+
+    Parameters
+    ----------
+    crops : ndarray of shape (n_cells, height, width, n_channels)
+
+    Returns
+    -------
+    scaled : ndarray of float32, same shape
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> crops = np.array([[[[2.0], [4.0]], [[6.0], [6.0]]]])
+    >>> minmax_scale_crops(crops)[0, ..., 0]
+    array([[0. , 0.5],
+           [1. , 1. ]], dtype=float32)
+    """
+    scaled = np.asarray(crops, dtype=np.float32).copy()
+    low = scaled.min(axis=(1, 2), keepdims=True)
+    span = scaled.max(axis=(1, 2), keepdims=True) - low
+    scaled -= low
+    np.divide(scaled, span, out=scaled, where=span > 0)
+    return scaled
+
+
+def resize_crops(crops, size):
+    """Resize a stack of crops to ``size`` x ``size`` pixels.
+
+    Bilinear interpolation with anti-aliasing when shrinking; a stack that
+    already has the right size is returned unchanged.
+
+    Parameters
+    ----------
+    crops : ndarray of shape (n_cells, height, width, n_channels)
+    size : int
+
+    Returns
+    -------
+    resized : ndarray of shape (n_cells, size, size, n_channels)
+    """
+    n_cells, height, width, n_channels = crops.shape
+    if (height, width) == (size, size):
+        return crops
+    shrinking = height > size or width > size
+    return resize(
+        np.asarray(crops, dtype=np.float32),
+        (n_cells, size, size, n_channels),
+        order=1,
+        mode="reflect",
+        anti_aliasing=shrinking,
+        preserve_range=True,
+    ).astype(np.float32, copy=False)
+
+
+def prepare_crops(crops, size, channel_order):
+    """Resize, select and reorder channels, and min-max scale one crop stack.
+
+    Parameters
+    ----------
+    crops : ndarray of shape (n_cells, height, width, n_channels)
+    size : int
+        Output height and width.
+    channel_order : sequence of int
+        Input channels to keep, in the order the network expects them
+        (protein channels first, then markers).
+
+    Returns
+    -------
+    prepared : ndarray of float32, shape (n_cells, size, size, len(channel_order))
+    """
+    selected = np.asarray(crops)[..., list(channel_order)]
+    return minmax_scale_crops(resize_crops(selected, size))
+
+
+def prepare_crop_stacks(stacks, size, channel_order, *, n_jobs=None, chunk_size=2048):
+    """Prepare several crop stacks in parallel and concatenate them.
+
+    Work is split into chunks of at most ``chunk_size`` crops; each chunk is
+    one joblib task, so the user's ``joblib.parallel_config`` (threads,
+    processes, dask, ray) decides where it runs. The result does not depend
+    on ``n_jobs``.
+
+    Parameters
+    ----------
+    stacks : sequence of ndarray
+        Crop stacks of shape (n_i, h_i, w_i, n_channels), sizes may differ.
+    size : int
+    channel_order : sequence of int
+    n_jobs : int, optional
+        Number of joblib workers; ``None`` means 1 unless a
+        ``joblib.parallel_config`` says otherwise.
+    chunk_size : int, default=2048
+
+    Returns
+    -------
+    prepared : ndarray of float32, shape (sum n_i, size, size, len(channel_order))
+    """
+    chunks = [
+        stack[start:start + chunk_size]
+        for stack in stacks
+        for start in range(0, len(stack), chunk_size)
+    ]
+    if len(chunks) <= 1:
+        prepared = [prepare_crops(chunk, size, channel_order) for chunk in chunks]
+    else:
+        # No backend is named, so the user's joblib.parallel_config (dask, ray...) applies.
+        prepared = Parallel(n_jobs=n_jobs)(
+            delayed(prepare_crops)(chunk, size, channel_order) for chunk in chunks
+        )
+    if not prepared:
+        return np.zeros((0, size, size, len(channel_order)), dtype=np.float32)
+    return np.concatenate(prepared)
+
+
+def check_channel_roles(protein_channels, marker_channels, n_channels=None):
+    """Validate the channel roles and return them as tuples of int.
+
+    Raises
+    ------
+    ValueError
+        If a role is empty, an index is not an integer or is out of range,
+        or a channel has both roles.
+    """
+    roles = {}
+    for role, channels in (("protein_channels", protein_channels), ("marker_channels", marker_channels)):
+        channels = (channels,) if isinstance(channels, numbers.Integral) else tuple(channels)
+        if not channels:
+            raise ValueError(f"{role} must name at least one channel.")
+        for channel in channels:
+            if not isinstance(channel, numbers.Integral) or isinstance(channel, bool):
+                raise ValueError(f"{role} must hold channel indices (int), got {channel!r}.")
+            if channel < 0 or (n_channels is not None and channel >= n_channels):
+                valid = f"0..{n_channels - 1}" if n_channels is not None else "non-negative"
+                raise ValueError(
+                    f"{role} names channel {channel}, but the crops have "
+                    f"{n_channels} channels (valid indices: {valid})."
+                )
+        if len(set(channels)) != len(channels):
+            raise ValueError(f"{role} lists a channel twice: {channels}.")
+        roles[role] = tuple(int(c) for c in channels)
+    both = set(roles["protein_channels"]) & set(roles["marker_channels"])
+    if both:
+        raise ValueError(
+            f"Channels {sorted(both)} are listed as both protein and marker channels; "
+            "each channel has one role."
+        )
+    return roles["protein_channels"], roles["marker_channels"]

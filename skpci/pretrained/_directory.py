@@ -1,0 +1,108 @@
+"""Model directories: the weights and a model card, written complete or not at all.
+
+A model directory, written by
+:meth:`~skpci.PairedInpaintingFeaturizer.save_pretrained`, holds
+
+* ``model.weights.h5``: the network's weights in Keras 3's format;
+* ``model_card.json``: architecture, channel roles, normalization, how it
+  was trained, and versions.
+"""
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .._files import atomic_directory
+from ..network import Architecture, build_with_weights
+from ._errors import PretrainedModelError
+
+CARD_FILE = "model_card.json"
+WEIGHTS_FILE = "model.weights.h5"
+CARD_FORMAT = "skpci-pretrained"
+CARD_VERSION = 1
+
+
+def read_card(directory):
+    """Read and check a model directory's ``model_card.json``.
+
+    Raises
+    ------
+    PretrainedModelError
+        If the card is missing, unreadable or not an skpci model card.
+    """
+    path = Path(directory) / CARD_FILE
+    if not path.is_file():
+        raise PretrainedModelError(
+            f"{str(directory)!r} is not a model directory: it has no {CARD_FILE} "
+            "(write one with PairedInpaintingFeaturizer.save_pretrained)."
+        )
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise PretrainedModelError(f"Cannot read the model card {str(path)!r}: {error}") from error
+    if card.get("format") != CARD_FORMAT or "architecture" not in card:
+        raise PretrainedModelError(f"{str(path)!r} is not an skpci model card.")
+    return card
+
+
+def save_model_directory(model, path, card, *, dtype="float16", overwrite=False):
+    """Write weights and card into ``path``, which appears complete or not at all.
+
+    Parameters
+    ----------
+    model : keras.Model
+    path : str or path-like
+    card : dict
+        Model card; the weights entry (file, dtype, sha256) is added here.
+    dtype : {"float16", "float32"}, default="float16"
+        Storage precision of the weights; they are loaded back as float32.
+    overwrite : bool, default=False
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    with atomic_directory(path, overwrite=overwrite) as staging:
+        stored = model
+        if dtype != "float32":
+            stored = build_with_weights(Architecture.from_dict(card["architecture"]),
+                                        [w.astype(dtype) for w in model.get_weights()], dtype=dtype)
+        stored.save_weights(staging / WEIGHTS_FILE)
+        card = dict(card, weights={"file": WEIGHTS_FILE, "dtype": dtype,
+                                   "sha256": sha256_of(staging / WEIGHTS_FILE)})
+        (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    return Path(path)
+
+
+def make_card(*, architecture, protein_channels, marker_channels, n_channels_in, training, channel_names=None):
+    """A model card for :func:`save_model_directory`; ``architecture`` is an :class:`Architecture`."""
+    import keras
+
+    from .. import __version__
+
+    return {
+        "format": CARD_FORMAT,
+        "format_version": CARD_VERSION,
+        "architecture": architecture.to_dict(),
+        "channels": {
+            "n_channels_in": n_channels_in,
+            "protein_channels": list(protein_channels),
+            "marker_channels": list(marker_channels),
+            "network_input_order": "protein channels first, then markers",
+            **({"names": list(channel_names)} if channel_names is not None else {}),
+        },
+        "normalization": "crops resized to input_size, then each channel of each crop min-max scaled to [0, 1]",
+        "training": training,
+        "versions": {"skpci": __version__, "keras": keras.__version__, "backend": keras.config.backend()},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def sha256_of(path, chunk_size=1 << 20):
+    """Hex SHA-256 digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,37 @@
+"""kNN localization scores: folds by group, pooled predictions, one row per layer."""
+
+import numpy as np
+from sklearn.model_selection import LeaveOneGroupOut
+
+from skpci.evaluation import knn_scores, layer_benchmark
+
+
+def test_knn_scores_separate_informative_from_random_features(rng):
+    labels = np.repeat(["a", "b", "c"], 40)
+    groups = np.tile(np.arange(10), 12)
+    informative = rng.normal(size=(120, 4)) + (labels[:, None] == ["a", "b", "c", "a"]) * 4
+    noise = rng.normal(size=(120, 4))
+    good = knn_scores(informative, labels, groups)
+    bad = knn_scores(noise, labels, groups)
+    assert good["accuracy"] > 0.9 and good["n_folds"] == 5
+    assert bad["accuracy"] < 0.6
+    assert 0 <= good["accuracy_std"] < 0.2
+
+
+def test_single_class_folds_are_pooled_not_averaged(rng):
+    # Each group holds one class, as a yeast field holds one strain.
+    labels = np.repeat(["a", "b"], 30)
+    groups = np.repeat(np.arange(6), 10)
+    features = (labels == "a")[:, None] * 3.0 + rng.normal(size=(60, 2))
+    scores = knn_scores(features, labels, groups, cv=LeaveOneGroupOut())
+    assert scores["n_folds"] == 6
+    assert scores["balanced_accuracy"] > 0.9
+    assert np.isnan(scores["balanced_accuracy_std"])
+
+
+def test_layer_benchmark_has_a_row_per_layer_and_restores_the_layer(fitted_featurizer, synthetic_crops):
+    table = layer_benchmark(fitted_featurizer, synthetic_crops.cells, synthetic_crops.cell_labels,
+                            synthetic_crops.groups, layers=("conv1_1", "conv3_1"))
+    assert list(table["layer"]) == ["conv1_1", "conv3_1"]
+    assert (table["accuracy"] > 1 / 7).all()
+    assert fitted_featurizer.layer == "conv3_1"

@@ -1,0 +1,285 @@
+"""PairedInpaintingFeaturizer: training, features, pickling, parameters, errors."""
+
+import pickle
+import random
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+
+from skpci import PairedInpaintingFeaturizer
+from skpci.network import build_inpainting_model
+
+from ..conftest import FAST
+
+
+def test_a_few_hundred_training_steps_lower_the_inpainting_loss_clearly(synthetic_crops):
+    params = dict(FAST, batch_size=8, random_state=0)
+    steps_per_epoch = int(np.ceil(len(synthetic_crops.cells) / 8))
+    epochs = int(np.ceil(300 / steps_per_epoch))
+    untrained = PairedInpaintingFeaturizer(epochs=0, **params).fit(synthetic_crops.bags)
+    trained = PairedInpaintingFeaturizer(epochs=epochs, **params).fit(synthetic_crops.bags)
+    n_steps = epochs * steps_per_epoch
+    before = -untrained.score(synthetic_crops.bags)
+    after = -trained.score(synthetic_crops.bags)
+    losses = trained.history_["loss"]
+    print(f"{n_steps} steps; held-pair MSE {before:.4f} -> {after:.4f}; epoch losses {losses}")
+    assert after < 0.65 * before
+    assert losses[-1] < 0.65 * losses[0]
+
+
+def test_pipeline_with_knn_beats_chance_by_a_wide_margin():
+    from skpci.datasets import make_cell_crops
+
+    data = make_cell_crops(n_images=24, image_size=112, cell_radius=8, crop_size=32, random_state=3,
+                           localizations=("nucleus", "plasma_membrane", "vesicles", "nucleolus"))
+    pipeline = Pipeline([
+        ("featurizer", PairedInpaintingFeaturizer(epochs=1, random_state=0, **FAST)),
+        ("knn", KNeighborsClassifier(n_neighbors=3)),
+    ])
+    cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)  # one bag per image
+    accuracy = cross_val_score(pipeline, data.bags, data.labels, cv=cv).mean()
+    print(f"pipeline accuracy {accuracy:.3f}, chance 0.25")
+    assert accuracy >= 0.6
+
+
+def test_conv3_features_survive_pickle_and_joblib_round_trips(fitted_featurizer, synthetic_crops, tmp_path):
+    features = fitted_featurizer.transform(synthetic_crops.cells)
+    restored = pickle.loads(pickle.dumps(fitted_featurizer))
+    np.testing.assert_array_equal(restored.transform(synthetic_crops.cells), features)
+    joblib.dump(fitted_featurizer, tmp_path / "featurizer.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "featurizer.joblib").transform(synthetic_crops.cells),
+                                  features)
+    assert restored.history_ == fitted_featurizer.history_
+
+
+def test_two_fits_with_the_same_random_state_give_identical_features(fitted_featurizer, synthetic_crops):
+    again = clone(fitted_featurizer).fit(synthetic_crops.bags)
+    np.testing.assert_array_equal(again.transform(synthetic_crops.cells),
+                                  fitted_featurizer.transform(synthetic_crops.cells))
+    assert again.history_ == fitted_featurizer.history_
+    other = clone(fitted_featurizer).set_params(random_state=1).fit(synthetic_crops.bags)
+    assert not np.array_equal(other.transform(synthetic_crops.cells[:5]),
+                              fitted_featurizer.transform(synthetic_crops.cells[:5]))
+
+
+def test_fit_pickle_and_save_leave_global_random_state_alone(synthetic_crops, tmp_path):
+    np.random.seed(123)
+    random.seed(123)
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    fitted = PairedInpaintingFeaturizer(epochs=1, random_state=0, memory=str(tmp_path / "cache"),
+                                        **FAST).fit(synthetic_crops.bags[:3])
+    pickle.loads(pickle.dumps(fitted)).transform(synthetic_crops.cells[:2])
+    fitted.save_pretrained(tmp_path / "model")
+    assert random.getstate() == python_state
+    after = np.random.get_state()
+    assert np.array_equal(after[1], numpy_state[1]) and after[2] == numpy_state[2]
+
+
+def test_bags_give_one_row_per_bag_equal_to_the_mean_of_its_cells(fitted_featurizer, synthetic_crops):
+    per_bag = fitted_featurizer.transform(synthetic_crops.bags)
+    per_cell = fitted_featurizer.transform(synthetic_crops.cells)
+    assert per_bag.shape == (len(synthetic_crops.bags), 384)
+    assert per_cell.shape == (len(synthetic_crops.cells), 384)
+    first = synthetic_crops.groups == 0
+    np.testing.assert_allclose(per_bag[0], per_cell[first].mean(axis=0), rtol=1e-5)
+    median = clone(fitted_featurizer).set_params(aggregate="median")
+    median.__dict__.update({k: v for k, v in fitted_featurizer.__dict__.items() if k.endswith("_")})
+    np.testing.assert_allclose(median.transform(synthetic_crops.bags)[0],
+                               np.median(per_cell[first], axis=0), rtol=1e-5)
+
+
+def test_cells_form_trains_with_groups_and_equals_bags_form(synthetic_crops):
+    params = dict(epochs=1, random_state=0, **FAST)
+    from_bags = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.bags)
+    from_cells = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.cells, groups=synthetic_crops.groups)
+    np.testing.assert_array_equal(from_bags.transform(synthetic_crops.cells[:20]),
+                                  from_cells.transform(synthetic_crops.cells[:20]))
+
+
+def test_cells_without_groups_is_an_error_that_says_groups_are_needed(synthetic_crops):
+    with pytest.raises(ValueError, match="needs groups"):
+        PairedInpaintingFeaturizer(epochs=1, **FAST).fit(synthetic_crops.cells)
+
+
+def test_cells_without_groups_are_fine_when_nothing_is_trained(synthetic_crops):
+    featurizer = PairedInpaintingFeaturizer(epochs=0, **FAST).fit(synthetic_crops.cells)
+    assert featurizer.transform(synthetic_crops.cells[:2]).shape == (2, 384)
+
+
+def test_groups_with_bags_is_an_error(synthetic_crops):
+    with pytest.raises(ValueError, match="with bags, the cells of one bag form a group"):
+        PairedInpaintingFeaturizer(epochs=1, **FAST).fit(synthetic_crops.bags, groups=[0, 1])
+
+
+def test_crops_of_any_size_are_resized_to_input_size(fitted_featurizer, synthetic_crops):
+    big = np.repeat(np.repeat(synthetic_crops.cells[:4], 2, axis=1), 2, axis=2)
+    assert big.shape[1:3] == (64, 64)
+    features = fitted_featurizer.transform(big)
+    assert features.shape == (4, 384)
+    # Upsampling by pixel repetition then resizing back leaves the cells almost unchanged.
+    np.testing.assert_allclose(features, fitted_featurizer.transform(synthetic_crops.cells[:4]),
+                               rtol=0.1, atol=0.05)
+
+
+def test_bags_of_different_crop_sizes_work(fitted_featurizer, synthetic_crops):
+    bags = [synthetic_crops.bags[0], synthetic_crops.bags[1][:, 4:28, 4:28]]
+    assert fitted_featurizer.transform(bags).shape == (2, 384)
+
+
+def test_empty_bag_gives_a_nan_row_and_a_warning(fitted_featurizer, synthetic_crops):
+    empty = np.zeros((0, 32, 32, 3), dtype=np.float32)
+    with pytest.warns(UserWarning, match="hold no cells"):
+        features = fitted_featurizer.transform([synthetic_crops.bags[0], empty])
+    assert np.isfinite(features[0]).all() and np.isnan(features[1]).all()
+
+
+def test_feature_names_and_pandas_output(fitted_featurizer, synthetic_crops):
+    names = fitted_featurizer.get_feature_names_out()
+    assert names[0] == "conv3_1_0" and names[-1] == "conv3_1_383" and len(names) == 384
+    two = clone(fitted_featurizer).set_params(layer=["conv1_1", "conv4_1"])
+    two.__dict__.update({k: v for k, v in fitted_featurizer.__dict__.items() if k.endswith("_")})
+    assert list(two.get_feature_names_out()[[0, 96]]) == ["conv1_1_0", "conv4_1_0"]
+    frame = clone(fitted_featurizer).set_output(transform="pandas").fit(synthetic_crops.bags[:2]) \
+        .transform(synthetic_crops.bags[:3])
+    assert isinstance(frame, pd.DataFrame)
+    assert frame.shape == (3, 384) and frame.columns[5] == "conv3_1_5"
+
+
+def test_layer_can_change_after_fit_without_retraining(fitted_featurizer, synthetic_crops):
+    model = fitted_featurizer.model_
+    fitted_featurizer.set_params(layer="conv5_1")
+    try:
+        assert fitted_featurizer.transform(synthetic_crops.cells[:3]).shape == (3, 256)
+        assert fitted_featurizer.model_ is model
+    finally:
+        fitted_featurizer.set_params(layer="conv3_1")
+
+
+def test_unknown_layer_lists_the_valid_ones(fitted_featurizer, synthetic_crops):
+    bad = clone(fitted_featurizer).set_params(layer="conv7_1")
+    with pytest.raises(ValueError, match="conv1_1, conv2_1, conv3_1, conv4_1, conv5_1"):
+        bad.fit(synthetic_crops.bags)
+
+
+def test_transform_before_fit_raises_not_fitted(synthetic_crops):
+    with pytest.raises(NotFittedError):
+        PairedInpaintingFeaturizer().transform(synthetic_crops.cells)
+
+
+def test_wrong_number_of_channels_for_a_fitted_model_is_named(fitted_featurizer, synthetic_crops):
+    with pytest.raises(ValueError, match="expected 3 channels, got 2"):
+        fitted_featurizer.transform(synthetic_crops.cells[..., :2])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(input_size=30), "multiple of 4"),
+        (dict(epochs=-1), "epochs must be an integer >= 0"),
+        (dict(pooling="sum"), "pooling must be one of"),
+        (dict(learning_rate=0), "learning_rate must be a positive"),
+        (dict(protein_channels=(1,)), "both protein and marker"),
+    ],
+)
+def test_bad_parameters_are_rejected_in_fit(params, message, synthetic_crops):
+    featurizer = PairedInpaintingFeaturizer(**{**FAST, **params})
+    with pytest.raises(ValueError, match=message):
+        featurizer.fit(synthetic_crops.bags)
+
+
+def test_epochs_zero_builds_an_untrained_network(synthetic_crops):
+    featurizer = PairedInpaintingFeaturizer(epochs=0, random_state=0, **FAST).fit(synthetic_crops.bags)
+    reference = build_inpainting_model(1, 2, 16)
+    assert featurizer.model_.count_params() == reference.count_params()
+    assert featurizer.history_ == {"loss": []}
+
+
+def test_inpaint_predicts_target_protein_and_trained_model_does_better(fitted_featurizer, synthetic_crops):
+    cells = synthetic_crops.cells[synthetic_crops.groups == 0]
+    predicted = fitted_featurizer.inpaint(cells[:-1], cells[1:])
+    assert predicted.shape == (len(cells) - 1, 16, 16, 1)
+    with pytest.raises(ValueError, match="pair up"):
+        fitted_featurizer.inpaint(cells[:3], cells[:2])
+
+
+def test_score_is_negative_mse_and_repeatable(fitted_featurizer, synthetic_crops):
+    first = fitted_featurizer.score(synthetic_crops.bags)
+    assert first < 0
+    assert fitted_featurizer.score(synthetic_crops.bags) == first
+
+
+def test_weights_file_starts_a_fit_from_those_weights(fitted_featurizer, synthetic_crops, tmp_path):
+    path = tmp_path / "model.weights.h5"
+    fitted_featurizer.model_.save_weights(path)
+    loaded = PairedInpaintingFeaturizer(epochs=0, weights=str(path), **FAST).fit(synthetic_crops.bags[:2])
+    np.testing.assert_array_equal(loaded.transform(synthetic_crops.cells[:8]),
+                                  fitted_featurizer.transform(synthetic_crops.cells[:8]))
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="Could not load weights"):
+        PairedInpaintingFeaturizer(epochs=0, weights=str(path), **FAST).fit(synthetic_crops.bags[:2])
+
+
+def test_single_cell_bags_are_skipped_with_a_warning(synthetic_crops):
+    bags = [synthetic_crops.bags[0], synthetic_crops.bags[1][:1]]
+    with pytest.warns(UserWarning, match="1 of 2 groups hold a single cell"):
+        PairedInpaintingFeaturizer(epochs=1, **FAST).fit(bags)
+    with pytest.raises(ValueError, match="No cell can be paired"):
+        PairedInpaintingFeaturizer(epochs=1, **FAST).fit([bags[1], bags[1]])
+
+
+def test_mixed_crop_sizes_in_one_bag_are_rejected(synthetic_crops):
+    bag = [synthetic_crops.cells[0], synthetic_crops.cells[1][:20, :20]]
+    with pytest.raises(ValueError, match="bag 0: crops of different shapes"):
+        PairedInpaintingFeaturizer(epochs=1, **FAST).fit([bag])
+
+
+def test_grid_search_over_layers_with_memory_trains_once_per_split(synthetic_crops, tmp_path):
+    from sklearn.model_selection import GridSearchCV
+
+    pipeline = Pipeline([
+        ("featurizer", PairedInpaintingFeaturizer(epochs=1, random_state=0, memory=str(tmp_path), **FAST)),
+        ("knn", KNeighborsClassifier(n_neighbors=1)),
+    ])
+    search = GridSearchCV(pipeline, {"featurizer__layer": ["conv1_1", "conv2_1", "conv3_1"]},
+                          cv=StratifiedKFold(2))
+    search.fit(synthetic_crops.bags, synthetic_crops.labels)
+    cached = [p for p in tmp_path.rglob("output.pkl")]
+    # 2 folds + the refit on all data: 3 trainings instead of 3 layers x 2 folds + 1 = 7.
+    assert len(cached) == 3
+    best = search.best_estimator_.named_steps["featurizer"]
+    assert len(best.history_["loss"]) == 1
+
+
+def test_channel_index_out_of_range_names_the_valid_indices(synthetic_crops):
+    featurizer = PairedInpaintingFeaturizer(protein_channels=(0,), marker_channels=(1, 3), input_size=16, epochs=0)
+    with pytest.raises(ValueError, match="names channel 3, but the crops have 3 channels .valid indices: 0..2"):
+        featurizer.fit(synthetic_crops.bags)
+
+
+def test_negative_and_constant_crops_give_finite_features(fitted_featurizer, synthetic_crops):
+    cells = synthetic_crops.cells[:4].copy()
+    cells[0] -= 5.0  # negative intensities (e.g. after background subtraction)
+    cells[1] = 0.25  # a constant crop
+    features = fitted_featurizer.transform(cells)
+    assert np.isfinite(features).all()
+    np.testing.assert_allclose(features[0], fitted_featurizer.transform(synthetic_crops.cells[:1])[0],
+                               rtol=1e-4, atol=1e-6)  # a shift changes nothing after min-max scaling
+
+
+def test_bfloat16_training_tracks_float32_and_leaves_a_float32_model(synthetic_crops):
+    params = dict(epochs=2, random_state=0, **FAST)
+    mixed = PairedInpaintingFeaturizer(precision="bfloat16", **params).fit(synthetic_crops.bags)
+    full = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.bags)
+    assert all(w.dtype == np.float32 for w in mixed.model_.get_weights())
+    assert mixed.model_.get_layer("conv3_1").compute_dtype == "float32"
+    np.testing.assert_allclose(mixed.history_["loss"], full.history_["loss"], rtol=0.1)
+    assert mixed.history_["loss"] != full.history_["loss"]  # bfloat16 arithmetic did run
+    with pytest.raises(ValueError, match="precision must be one of"):
+        PairedInpaintingFeaturizer(precision="float16", **params).fit(synthetic_crops.bags)

@@ -1,0 +1,160 @@
+"""The input seam: a CropStore behaves like cells in memory, for fit, transform and write_features."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from skpci import CropStore, PairedInpaintingFeaturizer
+from skpci.featurizer.training import StoreCrops, encode_groups
+from skpci.preprocessing import resize_crops
+
+from ..conftest import FAST
+
+
+def test_fit_on_a_store_matches_fit_in_memory_and_transform_reads_either(tmp_path, synthetic_crops):
+    # At the network's input size, the store (scaled batch by batch) and memory (scaled once) paths
+    # give the same batches bit for bit.
+    bags = [(resize_crops(bag, FAST["input_size"]) * 1000).astype(np.uint16) for bag in synthetic_crops.bags]
+    store = CropStore.from_bags(tmp_path / "store", bags)
+    params = dict(epochs=1, random_state=0, **FAST)
+    from_store = PairedInpaintingFeaturizer(**params).fit(store)
+    in_memory = PairedInpaintingFeaturizer(**params).fit(bags)
+    assert from_store.n_cells_fit_ == len(store)
+    np.testing.assert_allclose(from_store.history_["loss"], in_memory.history_["loss"], rtol=1e-6)
+    cells = np.concatenate(bags)
+    np.testing.assert_array_equal(from_store.transform(store), from_store.transform(cells))
+    np.testing.assert_allclose(from_store.transform(cells), in_memory.transform(cells), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="groups is not used with a CropStore"):
+        PairedInpaintingFeaturizer(**params).fit(store, groups=np.zeros(len(store)))
+
+
+def test_training_streams_several_blocks_of_a_store(tmp_path, synthetic_crops):
+    bags = [(bag * 255).astype(np.uint8) for bag in synthetic_crops.bags]
+    small_blocks = CropStore.from_bags(tmp_path / "store", bags)
+    block_bytes = 40 * bags[0][0].nbytes
+    codes = encode_groups(small_blocks.cells["group"].to_numpy(), len(small_blocks))
+    assert StoreCrops(small_blocks, codes, 16, [0, 1, 2], block_bytes=block_bytes).n_blocks > 4
+    featurizer = PairedInpaintingFeaturizer(epochs=2, random_state=1, block_bytes=block_bytes,
+                                            **FAST).fit(small_blocks)
+    losses = featurizer.history_["loss"]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    untrained = PairedInpaintingFeaturizer(epochs=0, random_state=1, **FAST).fit(small_blocks)
+    assert not np.allclose(featurizer.transform(small_blocks), untrained.transform(small_blocks))
+
+
+def test_write_features_to_tables_and_into_the_store(tmp_path, fitted_featurizer, synthetic_crops):
+    labels = list(synthetic_crops.labels)
+    store = CropStore.from_bags(tmp_path / "store", synthetic_crops.bags, labels=labels)
+    expected_cells = fitted_featurizer.transform(np.concatenate(synthetic_crops.bags))
+    cell_table = pd.read_parquet(fitted_featurizer.write_features(store, tmp_path / "cells.parquet"))
+    names = list(fitted_featurizer.get_feature_names_out())
+    np.testing.assert_allclose(cell_table[names].to_numpy(), expected_cells, rtol=1e-6)
+    assert cell_table["label"].tolist() == np.repeat(labels, [len(b) for b in synthetic_crops.bags]).tolist()
+    image_table = pd.read_csv(fitted_featurizer.write_features(store, tmp_path / "images.csv", per="image"))
+    np.testing.assert_allclose(image_table[names].to_numpy(), fitted_featurizer.transform(synthetic_crops.bags),
+                               rtol=1e-5)
+    inside = fitted_featurizer.write_features(store)
+    assert inside.parent == store.path
+    with h5py.File(inside) as saved:
+        np.testing.assert_allclose(saved["features"][:], expected_cells, rtol=1e-6)
+        assert saved.attrs["layers"] == "conv3_1"
+    with pytest.raises(FileExistsError):
+        fitted_featurizer.write_features(store)
+    assert CropStore(store.path).n_images == len(labels)  # a features file is not a shard
+
+
+@pytest.mark.slow
+def test_fit_from_a_store_larger_than_its_memory_budget(tmp_path):
+    """Fitting on a 375 MiB store peaks at most 128 MiB above fitting on a 100-cell one.
+
+    Both fits run the same steps in fresh processes, so the difference in peak
+    RSS is the memory that grows with the data (TensorFlow's own cost of a
+    fit, about 150 MB on CPU, is the same in both).
+    """
+    rng = np.random.default_rng(0)
+    big = CropStore.create(tmp_path / "big")
+    for shard in range(4):  # 4 x 1,000 cells of 128 x 128 x 3 uint16
+        bags = [rng.integers(0, 60000, (50, 128, 128, 3), dtype=np.uint16) for _ in range(20)]
+        big.append(bags, names=[f"s{shard}-{i}" for i in range(20)], compression=None)
+    small = CropStore.from_bags(tmp_path / "small", [big.read(0, 50), big.read(50, 100)])
+    budget = 128 * 2**20
+    assert big.nbytes > 2.9 * budget
+    script = textwrap.dedent("""
+        import json, resource, sys
+        from skpci import CropStore, PairedInpaintingFeaturizer
+        store = CropStore(sys.argv[1])
+        featurizer = PairedInpaintingFeaturizer(marker_channels=(1, 2), input_size=8, batch_size=64,
+                                                epochs=1, random_state=0, block_bytes=8 * 2**20).fit(store)
+        print(json.dumps({"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                          "loss": featurizer.history_["loss"], "cells": featurizer.n_cells_fit_}))
+    """)
+
+    def peak_rss(store):
+        result = subprocess.run([sys.executable, "-c", script, str(store.path)], capture_output=True, text=True,
+                                # glibc gives each thread its own malloc arena, so peak RSS otherwise
+                                # moves by tens of MiB with thread timing (77-130 MiB growth seen here).
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MALLOC_ARENA_MAX": "2"},
+                                timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        measured = json.loads(result.stdout.strip().splitlines()[-1])
+        assert np.isfinite(measured["loss"]).all() and measured["cells"] == len(store)
+        return measured["peak"]
+
+    growth = peak_rss(big) - peak_rss(small)
+    assert growth < budget, f"peak RSS grew by {growth / 2**20:.0f} MiB for a {big.nbytes / 2**20:.0f} MiB store"
+
+
+@pytest.fixture(scope="module")
+def three_forms(synthetic_crops, tmp_path_factory):
+    """The same cells as bags, as cells with groups, and as a store."""
+    bags = [(resize_crops(bag, FAST["input_size"]) * 1000).astype(np.uint16) for bag in synthetic_crops.bags]
+    cells = np.concatenate(bags)
+    groups = np.repeat([f"image-{i}" for i in range(len(bags))], [len(bag) for bag in bags])
+    store = CropStore.from_bags(tmp_path_factory.mktemp("forms") / "store", bags)
+    return bags, cells, groups, store
+
+
+def test_score_and_inpaint_take_every_form_and_agree(fitted_featurizer, three_forms):
+    bags, cells, groups, store = three_forms
+    on_bags = fitted_featurizer.score(bags)
+    assert on_bags < 0
+    assert fitted_featurizer.score(cells, groups=groups) == pytest.approx(on_bags, rel=1e-6)
+    assert fitted_featurizer.score(store) == pytest.approx(on_bags, rel=1e-6)
+    expected = fitted_featurizer.inpaint(cells, cells[::-1])
+    np.testing.assert_array_equal(fitted_featurizer.inpaint(bags, cells[::-1]), expected)
+    np.testing.assert_allclose(fitted_featurizer.inpaint(store, cells[::-1]), expected, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="needs groups"):
+        fitted_featurizer.score(cells)
+
+
+def test_write_features_takes_every_form_with_its_records(fitted_featurizer, three_forms, tmp_path):
+    bags, cells, groups, store = three_forms
+    per_bag = fitted_featurizer.transform(bags)
+    names = list(fitted_featurizer.get_feature_names_out())
+    from_bags = pd.read_csv(fitted_featurizer.write_features(bags, tmp_path / "bags.csv", per="image"))
+    assert from_bags["image"].tolist() == list(range(len(bags)))
+    assert from_bags["n_cells"].tolist() == [len(bag) for bag in bags]
+    np.testing.assert_allclose(from_bags[names].to_numpy(), per_bag, rtol=1e-5)
+    from_cells = pd.read_parquet(fitted_featurizer.write_features(cells, tmp_path / "cells.parquet", groups=groups,
+                                                                  per="image"))
+    assert from_cells["group"].tolist() == sorted(set(groups))
+    order = np.argsort([f"image-{i}" for i in range(len(bags))])
+    np.testing.assert_allclose(from_cells[names].to_numpy(), per_bag[order], rtol=1e-5)
+    per_cell = pd.read_csv(fitted_featurizer.write_features(cells, tmp_path / "per-cell.csv", groups=groups))
+    assert per_cell["group"].tolist() == groups.tolist()
+    np.testing.assert_allclose(per_cell[names].to_numpy(), fitted_featurizer.transform(store), rtol=1e-5)
+    with h5py.File(fitted_featurizer.write_features(bags, tmp_path / "bags.h5")) as saved:
+        assert saved["features"].shape == (len(cells), len(names)) and saved.attrs["per"] == "cell"
+    with pytest.raises(ValueError, match="only a CropStore folder keeps them"):
+        fitted_featurizer.write_features(bags)
+    with pytest.raises(ValueError, match="need groups"):
+        fitted_featurizer.write_features(cells, tmp_path / "x.csv", per="image")
+    with pytest.raises(ValueError, match="groups is for a stack of cells"):
+        fitted_featurizer.write_features(bags, tmp_path / "y.csv", groups=groups)
