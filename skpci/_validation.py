@@ -18,6 +18,7 @@ ValueError: epochs must be an integer >= 0, got -1.
 
 import numbers
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,7 +62,8 @@ class Interval:
         noun = "an integer" if self.kind is numbers.Integral else "a number"
         if self.multiple_of is not None:
             noun = f"a multiple of {self.multiple_of}"
-        if self.kind is numbers.Real and self.low == 0 and self.high is None and self.closed in ("right", "neither"):
+        open_at_zero = self.low == 0 and self.high is None and self.closed in ("right", "neither")
+        if self.kind is numbers.Real and open_at_zero:
             return "a positive number"
         low_sign = ">=" if self.closed in ("both", "left") else ">"
         high_sign = "<=" if self.closed in ("both", "right") else "<"
@@ -114,7 +116,7 @@ def _is_path(value):
 def _is_channel_list(value):
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return True
-    return isinstance(value, (tuple, list, np.ndarray)) and all(
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes)) and all(
         isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
 
 

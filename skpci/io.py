@@ -225,13 +225,12 @@ def bags_by(cells, keys):
     bags : 1-D object ndarray
     bag_keys : ndarray
     """
-    keys = np.asarray(keys)
-    unique, first = np.unique(keys, return_index=True)
-    bag_keys = unique[np.argsort(first)]
+    codes, bag_keys = pd.factorize(np.asarray(keys))  # in order of first appearance
+    order = np.argsort(codes, kind="stable")
     bags = np.empty(len(bag_keys), dtype=object)
-    for i, key in enumerate(bag_keys):
-        bags[i] = cells[keys == key]
-    return bags, bag_keys
+    for index, members in enumerate(np.split(order, np.cumsum(np.bincount(codes))[:-1])):
+        bags[index] = cells[members]
+    return bags, np.asarray(bag_keys)
 
 
 def read_chong_hdf5(paths):

@@ -72,8 +72,9 @@ class CropStore:
     groups, or images in group order), so that training can read contiguous
     blocks of whole groups; training checks this.
 
-    A store pickles as its path: the copy reopens the files in its own
-    process.
+    A store pickles as its path (the copy reopens the files in its own
+    process) and its :meth:`fingerprint`, so that ``joblib.hash`` of a store,
+    which keys ``Pipeline(memory=...)``, changes when the store grows.
 
     Examples
     --------
@@ -367,15 +368,23 @@ class CropStore:
         return self.path / f"features-{'+'.join(layers)}.h5"
 
     def fingerprint(self):
-        """A digest of the store's content (file names, sizes and modification times)."""
-        return joblib.hash([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in self._shards])
+        """A digest of the store's content: its shard files (name, size, modification time) and records.
+
+        Cheap (no crop is read), and it changes whenever a shard is added or
+        replaced; it keys ``memory=`` caches and training checkpoints.
+        """
+        files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in self._shards]
+        return joblib.hash((files, self.images[["name", "group", "n_cells"]].to_numpy().tolist()))
 
     def __repr__(self):
         return f"CropStore({str(self.path)!r}: {self.n_images} images, {len(self)} cells)"
 
-    # Pickled stores reopen their files in the new process; handles never travel.
+    # A pickled store reopens its path in the new process (handles never travel). The state also
+    # carries the content's fingerprint, which unpickling does not need: it is there so that
+    # joblib.hash(store), the key of Pipeline(memory=...) and joblib.Memory, changes when the
+    # store grows.
     def __getstate__(self):
-        return {"path": str(self.path)}
+        return {"path": str(self.path), "fingerprint": self.fingerprint()}
 
     def __setstate__(self, state):
         self.__init__(state["path"])

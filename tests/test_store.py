@@ -105,3 +105,18 @@ def test_several_processes_read_one_store_while_it_grows(tmp_path):
     store.append(bags[3:], names=["d", "e", "f"])
     assert reader.n_images == 3 and reader.refresh().n_images == 6
     np.testing.assert_array_equal(reader.read_image(5), bags[5])
+
+
+def test_a_pickled_store_reopens_its_path_and_hashes_by_content(tmp_path):
+    import pickle
+
+    import joblib
+
+    store = CropStore.create(tmp_path / "s")
+    store.append(_bags(2), names=["a", "b"])
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy.path == store.path and len(copy) == len(store)
+    before = joblib.hash(store)
+    assert joblib.hash(CropStore(tmp_path / "s")) == before  # same content, same key
+    store.append(_bags(1, seed=1), names=["c"])
+    assert joblib.hash(store) != before  # Pipeline(memory=...) must not serve a grown store stale results

@@ -7,6 +7,7 @@ fitted attributes. It speaks NumPy at its boundary; Keras stays inside
 :mod:`skpci.network` and :mod:`.training`.
 """
 
+import os
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
@@ -311,7 +312,10 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         validate_params(self)
         if self.epochs > 0:
             resolve_devices(self.devices)  # fails before any data is read
-        return self._fit(as_crop_input(X, groups))
+        data = as_crop_input(X, groups)
+        if self.epochs > 0:
+            data.group_codes()  # fails (e.g. cells without groups) before the network is built
+        return self._fit(data)
 
     def _fit(self, data):
         protein, marker = check_channel_roles(self.protein_channels, self.marker_channels, data.n_channels)
@@ -324,7 +328,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
             card = pretrained.load_pretrained(model, self.weights, progress=bool(self.verbose))
         losses, initial_epoch, n_devices = [], 0, 1
         if self.epochs > 0:
-            losses, initial_epoch, n_devices = self._train(model, data, protein + marker, architecture, pair_seed)
+            losses, initial_epoch, n_devices = self._train(model, data, protein + marker, architecture,
+                                                           pair_seed)
 
         self.model_ = model
         self.architecture_ = architecture
@@ -344,24 +349,25 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         settings = TrainingSettings(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             beta_1=self.beta_1, rotations=self.rotations, precision=self.precision,
-            block_bytes=self.block_bytes,
+            block_bytes=self.block_bytes if data.streamed else None,  # blocks matter only on disk
         )
         train = train_weights
         if self.memory is not None:
             # Everything that shapes the weights is an argument (the data by its digest); layer,
             # pooling and aggregate are not, so a grid over them trains once per data split.
-            train = check_memory(self.memory).cache(
+            memory = str(self.memory) if isinstance(self.memory, os.PathLike) else self.memory
+            train = check_memory(memory).cache(
                 train_weights, ignore=["crops", "n_jobs", "verbose", "checkpoint_dir"])
         data_key = data.fingerprint() if self.memory is not None or self.checkpoint_dir is not None else None
         try:
             weights, losses, initial_epoch, n_devices = train(
-                data, channel_order, model.get_weights(), architecture, settings, seed=seed, data_key=data_key,
-                devices=self.devices, n_jobs=self.n_jobs, verbose=self.verbose,
+                data, channel_order, model.get_weights(), architecture, settings, seed=seed,
+                data_key=data_key, devices=self.devices, n_jobs=self.n_jobs, verbose=self.verbose,
                 checkpoint_dir=self.checkpoint_dir,
             )
         except TrainingInterrupted as stop:
             weights, losses, initial_epoch, n_devices = stop.weights, stop.losses, 0, 1
-            resume = "; fit again with the same checkpoint_dir to resume" if self.checkpoint_dir is not None else ""
+            resume = "" if self.checkpoint_dir is None else "; fit again with the same checkpoint_dir to resume"
             warnings.warn(
                 f"Training interrupted after {len(losses)} of {self.epochs} epochs; the featurizer "
                 f"keeps the weights of the last completed epoch and is usable{resume}.",
@@ -491,8 +497,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         cache = self.__dict__.setdefault("_extractors", {})
         if (layers, self.pooling) not in cache:
             cache[layers, self.pooling] = build_feature_extractor(self.model_, layers, self.pooling)
-        return cell_features(cache[layers, self.pooling], data, self.protein_channels_ + self.marker_channels_,
-                             self.input_size, batch_size=self.batch_size, n_jobs=self.n_jobs,
+        return cell_features(cache[layers, self.pooling], data, self._channel_order(),
+                             self.architecture_.input_size, batch_size=self.batch_size, n_jobs=self.n_jobs,
                              verbose=self.verbose)
 
     def write_features(self, X, path=None, *, groups=None, per="cell", overwrite=False):
@@ -539,6 +545,10 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         return write_features(path, features, records, layers=layers, pooling=self.pooling, per=per,
                               **data.feature_file_attributes())
 
+    def _channel_order(self):
+        """The network's input channels, protein first."""
+        return self.protein_channels_ + self.marker_channels_
+
     def get_feature_names_out(self, input_features=None):
         """Names of the output features, such as ``conv4_1_17``.
 
@@ -552,6 +562,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         names : ndarray of str
         """
         check_is_fitted(self, "model_")
+        validate_params(self, ("layer",))
         return feature_names(feature_layers(self.layer))
 
     # --------------------------------------------------- inspection, scoring
@@ -576,12 +587,14 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         target = as_crop_input(target_cells, n_channels=self.n_channels_in_, name="target_cells")
         if source.n_cells != target.n_cells:
             raise ValueError(
-                f"source_cells and target_cells must pair up: got {source.n_cells} and {target.n_cells} cells."
+                "source_cells and target_cells must pair up: "
+                f"got {source.n_cells} and {target.n_cells} cells."
             )
         inputs = {
-            SOURCE_INPUT: prepare_crop_stacks(source.stacks(), self.input_size,
-                                              self.protein_channels_ + self.marker_channels_),
-            TARGET_MARKER_INPUT: prepare_crop_stacks(target.stacks(), self.input_size, self.marker_channels_),
+            SOURCE_INPUT: prepare_crop_stacks(source.stacks(), self.architecture_.input_size,
+                                              self._channel_order()),
+            TARGET_MARKER_INPUT: prepare_crop_stacks(target.stacks(), self.architecture_.input_size,
+                                                     self.marker_channels_),
         }
         return predict(self.model_, inputs, self.batch_size)
 
@@ -606,7 +619,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         data = as_crop_input(X, groups, n_channels=self.n_channels_in_)
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
-        source = data.training_crops(self.input_size, self.protein_channels_ + self.marker_channels_,
+        source = data.training_crops(self.architecture_.input_size, self._channel_order(),
                                      block_bytes=self.block_bytes, n_jobs=self.n_jobs)
         try:
             batches = PairBatches(source, len(self.protein_channels_), self.batch_size, seed, augment=False)

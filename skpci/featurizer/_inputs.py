@@ -33,9 +33,12 @@ class CropInput:
     n_channels : int
     per_bag : bool
         Whether ``transform`` returns one row per bag (else one per cell).
+    streamed : bool
+        Whether training reads the cells from disk in blocks (``block_bytes`` matters).
     """
 
     per_bag = False
+    streamed = False
 
     def blocks(self, block_size):
         """The cells in order, ``block_size`` at a time, each block a list of crop stacks."""
@@ -148,6 +151,8 @@ class MemoryInput(CropInput):
 class StoreInput(CropInput):
     """A :class:`~skpci.CropStore`, read block by block."""
 
+    streamed = True
+
     def __init__(self, store):
         self.store = store
         self.n_cells = len(store)
@@ -209,7 +214,8 @@ def as_crop_input(X, groups=None, *, n_channels=None, name="X"):
             raise ValueError(f"{X!r} holds no cells.")
         if n_channels is not None and X.crop_shape[-1] != n_channels:
             raise ValueError(
-                f"{X!r}: expected {n_channels} channels, got {X.crop_shape[-1]} (crops of shape {X.crop_shape})."
+                f"{X!r}: expected {n_channels} channels, got {X.crop_shape[-1]} "
+                f"(crops of shape {X.crop_shape})."
             )
         return StoreInput(X)
     if isinstance(X, np.ndarray) and X.dtype != object and X.ndim != 5:

@@ -283,3 +283,21 @@ def test_bfloat16_training_tracks_float32_and_leaves_a_float32_model(synthetic_c
     assert mixed.history_["loss"] != full.history_["loss"]  # bfloat16 arithmetic did run
     with pytest.raises(ValueError, match="precision must be one of"):
         PairedInpaintingFeaturizer(precision="float16", **params).fit(synthetic_crops.bags)
+
+
+def test_memory_takes_a_pathlib_folder(synthetic_crops, tmp_path):
+    params = dict(epochs=1, random_state=0, **FAST)
+    first = PairedInpaintingFeaturizer(memory=tmp_path, **params).fit(synthetic_crops.bags)
+    again = PairedInpaintingFeaturizer(memory=tmp_path, **params).fit(synthetic_crops.bags)
+    assert len(list(tmp_path.rglob("output.pkl"))) == 1
+    assert again.history_ == first.history_
+
+
+def test_changing_input_size_after_fit_does_not_change_what_transform_feeds_the_network(fitted_featurizer,
+                                                                                      synthetic_crops):
+    expected = fitted_featurizer.transform(synthetic_crops.cells[:3])
+    fitted_featurizer.set_params(input_size=32)
+    try:
+        np.testing.assert_array_equal(fitted_featurizer.transform(synthetic_crops.cells[:3]), expected)
+    finally:
+        fitted_featurizer.set_params(input_size=16)

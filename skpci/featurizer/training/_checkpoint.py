@@ -25,12 +25,14 @@ class Checkpoint(EpochRecord):
     fingerprint : str
         Identifies the run (data, architecture, training parameters, seed);
         a checkpoint of another run is refused.
+    weights : list of ndarray, optional
+        The weights before training (see :class:`EpochRecord`).
     """
 
     FILE = "checkpoint.npz"
 
-    def __init__(self, directory, fingerprint):
-        super().__init__()
+    def __init__(self, directory, fingerprint, weights=None):
+        super().__init__(weights)
         self.path = Path(directory) / self.FILE
         self.fingerprint = fingerprint
 

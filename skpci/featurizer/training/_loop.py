@@ -49,18 +49,14 @@ class EpochRecord(keras.callbacks.Callback):
 
     Parameters
     ----------
-    losses : sequence of float, optional
-        Losses of epochs completed before (a resumed run).
+    weights : list of ndarray
+        The weights before training, until an epoch completes.
     """
 
-    def __init__(self, losses=()):
+    def __init__(self, weights):
         super().__init__()
-        self.losses = list(losses)
-        self.weights = None
-
-    def on_train_begin(self, logs=None):
-        if self.weights is None:
-            self.weights = self.model.get_weights()
+        self.losses = []
+        self.weights = weights
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch_completed(self.model, logs):

@@ -17,7 +17,12 @@ PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16"}
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """Everything besides data, seed and initial weights that shapes the trained weights."""
+    """Everything besides data, seed and initial weights that shapes the trained weights.
+
+    Values are stored as plain Python numbers, so ``64`` and ``np.int64(64)``
+    give the same cache key and checkpoint. ``block_bytes`` is None where the
+    data is in memory (it then changes nothing).
+    """
 
     epochs: int = 30
     batch_size: int = 64
@@ -27,9 +32,16 @@ class TrainingSettings:
     precision: str = "float32"
     block_bytes: int = STORE_BLOCK_BYTES
 
+    def __post_init__(self):
+        for name, kind in (("epochs", int), ("batch_size", int), ("learning_rate", float), ("beta_1", float),
+                           ("rotations", bool), ("precision", str)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
+        if self.block_bytes is not None:
+            object.__setattr__(self, "block_bytes", int(self.block_bytes))
 
-def train_weights(crops, channel_order, initial_weights, architecture, settings, *, seed, data_key=None, devices=None,
-                  n_jobs=None, verbose=0, checkpoint_dir=None):
+
+def train_weights(crops, channel_order, initial_weights, architecture, settings, *, seed, data_key=None,
+                  devices=None, n_jobs=None, verbose=0, checkpoint_dir=None):
     """Train a network from ``initial_weights`` on pairs of cells of the same group.
 
     Parameters
@@ -69,7 +81,8 @@ def train_weights(crops, channel_order, initial_weights, architecture, settings,
     TrainingInterrupted
         On Ctrl-C, with the weights and losses of the last completed epoch.
     """
-    source = crops.training_crops(architecture.input_size, channel_order, block_bytes=settings.block_bytes,
+    block_bytes = STORE_BLOCK_BYTES if settings.block_bytes is None else settings.block_bytes
+    source = crops.training_crops(architecture.input_size, channel_order, block_bytes=block_bytes,
                                   n_jobs=n_jobs)
     try:
         scope, n_devices = distribution_scope(devices)
@@ -78,23 +91,24 @@ def train_weights(crops, channel_order, initial_weights, architecture, settings,
         with scope():
             model = build_with_weights(architecture, initial_weights, dtype=PRECISIONS[settings.precision])
             compile_for_training(model, settings.learning_rate, settings.beta_1)
-            record, initial_epoch = EpochRecord(), 0
+            record, initial_epoch = EpochRecord(initial_weights), 0
             if checkpoint_dir is not None:
                 # Not the epochs: a run may be resumed with more of them.
                 fingerprint = joblib.hash((data_key, channel_order, initial_weights, architecture, seed,
                                            replace(settings, epochs=0), n_devices))
-                record = Checkpoint(checkpoint_dir, fingerprint)
+                record = Checkpoint(checkpoint_dir, fingerprint, initial_weights)
                 initial_epoch = record.restore(model)
         try:
             with scope():
-                train_epochs(model, batches, settings.epochs, initial_epoch=min(initial_epoch, settings.epochs),
-                             verbose=verbose, callbacks=[record])
+                train_epochs(model, batches, settings.epochs, verbose=verbose, callbacks=[record],
+                             initial_epoch=min(initial_epoch, settings.epochs))
         except KeyboardInterrupt:
             raise TrainingInterrupted(record.weights, list(record.losses)) from None
         except FloatingPointError as error:
             if checkpoint_dir is not None:
                 raise FloatingPointError(
-                    f"{error} The last good state (epoch {len(record.losses)}) is kept in {str(checkpoint_dir)!r}."
+                    f"{error} The last good state (epoch {len(record.losses)}) is kept in "
+                    f"{str(checkpoint_dir)!r}."
                 ) from error
             raise
     finally:

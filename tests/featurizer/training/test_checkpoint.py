@@ -179,3 +179,24 @@ def test_ctrl_c_in_a_long_epoch_stops_and_the_process_exits(delay):
     assert child.returncode == 0, child.stderr[-2000:]
     assert "INTERRUPTED True" in child.stdout
     assert took < delay + 90, f"the child needed {took:.0f} s to stop and exit"
+
+
+def test_ctrl_c_before_the_first_epoch_completes_keeps_the_initial_weights(synthetic_crops, monkeypatch):
+    from skpci.featurizer.training import PairBatches
+
+    calls = []
+    original = PairBatches.set_epoch
+
+    def interrupted_at_epoch_start(self, epoch):
+        calls.append(epoch)
+        if len(calls) == 2:  # the first set_epoch runs when the batches are made; the second starts epoch 0
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(PairBatches, "set_epoch", interrupted_at_epoch_start)
+    untrained = PairedInpaintingFeaturizer(epochs=0, random_state=0, **FAST).fit(synthetic_crops.bags)
+    with pytest.warns(UserWarning, match="interrupted after 0 of 3 epochs"):
+        featurizer = PairedInpaintingFeaturizer(epochs=3, random_state=0, **FAST).fit(synthetic_crops.bags)
+    assert featurizer.history_["loss"] == []
+    for kept, initial in zip(featurizer.model_.get_weights(), untrained.model_.get_weights()):
+        np.testing.assert_array_equal(kept, initial)
