@@ -273,6 +273,7 @@ def test_negative_and_constant_crops_give_finite_features(fitted_featurizer, syn
                                rtol=1e-4, atol=1e-6)  # a shift changes nothing after min-max scaling
 
 
+@pytest.mark.slow  # about 95 s on the 2-core machine: bfloat16 arithmetic is emulated on this CPU
 def test_bfloat16_training_tracks_float32_and_leaves_a_float32_model(synthetic_crops):
     params = dict(epochs=2, random_state=0, **FAST)
     mixed = PairedInpaintingFeaturizer(precision="bfloat16", **params).fit(synthetic_crops.bags)

@@ -87,6 +87,7 @@ LARGE_CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # two training subprocesses, about 70 s
 def test_killed_training_resumes_and_ends_like_an_uninterrupted_run(synthetic_crops, tmp_path):
     epochs = 6
     child = _start_child(tmp_path, epochs)
