@@ -238,6 +238,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         "input_size": "The encoders pool twice, so crops are resized to a multiple of 4 (64 in the paper).",
         "weights": "Give a registered name (skpci.pretrained.REGISTRY), a model directory or a .h5 file.",
         "epochs": "0 loads weights (or builds an untrained network) without training.",
+        "devices": "None trains on Keras's default device, 'all' on every accelerator, n on the first n.",
+        "random_state": "Pass an int seed: scikit-learn's check_random_state takes no numpy Generator.",
     }
     #: What ``transform`` reads; the rest shape training only.
     _transform_params = ("layer", "pooling", "aggregate", "batch_size", "n_jobs", "verbose")
