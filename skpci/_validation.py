@@ -113,11 +113,14 @@ def _is_path(value):
     return isinstance(value, (str, os.PathLike))
 
 
+def _is_channel(value):
+    return isinstance(value, str) or (isinstance(value, numbers.Integral) and not isinstance(value, bool))
+
+
 def _is_channel_list(value):
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if _is_channel(value):
         return True
-    return isinstance(value, Iterable) and not isinstance(value, (str, bytes)) and all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
+    return isinstance(value, Iterable) and not isinstance(value, bytes) and all(map(_is_channel, value))
 
 
 #: Forms shared by several estimators.
@@ -134,7 +137,11 @@ RANDOM_STATE = Predicate(
 PATH = Predicate(_is_path, "a path")
 MEMORY = Predicate(lambda value: _is_path(value) or callable(getattr(value, "cache", None)),
                    "a folder path or a joblib.Memory")
-CHANNELS = Predicate(_is_channel_list, "a channel index (int) or a tuple of them")
+CHANNELS = Predicate(_is_channel_list, "a channel index (int) or name (str), or a tuple of them")
+CHANNEL_NAMES = Predicate(lambda value: not isinstance(value, (str, bytes)) and all(isinstance(v, str) for v in value),
+                          "a list of channel names (str)")
+CHANNEL_MAP = Predicate(lambda value: all(_is_channel(k) and _is_channel(v) for k, v in value.items()),
+                        "a dict {model channel: data channel}, each a name (str) or index (int)")
 
 
 def validate_params(estimator, names=None):

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import pretrained
 from .._files import check_table_suffix, write_table
+from ..channels import match_channels
 from ..evaluation import brightness_features, handcrafted_features, knn_scores, layer_benchmark
 from ..featurizer import PairedInpaintingFeaturizer
 from ..io import bags_by, list_fields, read_cell_crops
@@ -49,12 +51,17 @@ def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel
     return store
 
 
-def _roles(channels, protein, markers):
-    """Channel names to (protein indices, marker indices), checking every name exists."""
-    unknown = [name for name in (*protein, *markers) if name not in channels]
+def _store_channel_names(store, channels):
+    """Names for a store's channels: its own (``--channels`` may only repeat them), or ``--channels``."""
+    if store.channel_names is None:
+        if not channels or len(channels) != store.crop_shape[-1]:
+            raise ValueError(f"The store's crops have {store.crop_shape[-1]} unnamed channels; name them in "
+                             "order with --channels.")
+        return list(channels)
+    unknown = [name for name in channels or () if name not in store.channel_names]
     if unknown:
-        raise ValueError(f"Channel(s) {unknown} are not among --channels {list(channels)}.")
-    return tuple(channels.index(n) for n in protein), tuple(channels.index(n) for n in markers)
+        raise ValueError(f"The store's channels are {store.channel_names}; it has no {unknown}.")
+    return None  # the store's own names; roles and models find channels by them
 
 
 def fit_command(crops, output, *, channels, protein, markers, group_by="folder", input_size=64, epochs=30,
@@ -63,12 +70,10 @@ def fit_command(crops, output, *, channels, protein, markers, group_by="folder",
     """Train on a crop store or folder and save a model directory; returns its path."""
     store = _open_store(crops)
     if store is not None:
-        channels = channels or store.channel_names
-        if not channels or len(channels) != store.crop_shape[-1]:
-            raise ValueError(f"The store's crops have {store.crop_shape[-1]} channels; name them with --channels.")
+        channel_names = _store_channel_names(store, channels)
         n_cells, described = len(store), f"crop store {str(store.path.resolve())}: {len(store)} cells"
         echo(f"{n_cells} cells of {store.n_images} fields in {store.images['group'].nunique()} groups; "
-             f"channels {list(channels)}")
+             f"channels {channel_names or store.channel_names}")
         X, fit_params = store, {}
     else:
         if not channels:
@@ -78,15 +83,14 @@ def fit_command(crops, output, *, channels, protein, markers, group_by="folder",
             data.cell_table["folder"] + "/" + data.cell_table["image"]).to_numpy()
         echo(f"{len(data.cells)} cells in {len(np.unique(groups))} groups ({group_by}); channels {list(channels)}")
         described = f"crop folder {str(Path(crops).resolve())}: {len(data.cells)} cells, groups by {group_by}"
-        X, fit_params = data.cells, {"groups": groups}
-    protein_channels, marker_channels = _roles(list(channels), protein, markers)
+        X, fit_params, channel_names = data.cells, {"groups": groups}, list(channels)
     featurizer = PairedInpaintingFeaturizer(
-        protein_channels=protein_channels, marker_channels=marker_channels, input_size=input_size,
+        protein_channels=tuple(protein), marker_channels=tuple(markers), channel_names=channel_names,
+        input_size=input_size,
         epochs=epochs, batch_size=batch_size, random_state=seed, checkpoint_dir=checkpoint_dir,
         weights=start_from, devices=devices, n_jobs=n_jobs, verbose=verbose,
     ).fit(X, **fit_params)
-    path = featurizer.save_pretrained(output, overwrite=True, channel_names=list(channels),
-                                      training_data=described)
+    path = featurizer.save_pretrained(output, overwrite=True, training_data=described)
     losses = featurizer.history_["loss"]
     if losses:
         echo(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs")
@@ -110,13 +114,15 @@ def features_command(crops, model, output, *, layer="conv3_1", per="cell", chann
     if store is not None:
         if per == "folder":
             raise ValueError("A store gives features per cell or per image (--per cell or --per image).")
-        featurizer.fit(store)  # epochs=0: loads the weights and checks the channels; trains nothing
+        featurizer.set_params(**_store_channels_for_model(store, model, channels))
+        featurizer.fit(store)  # epochs=0: loads the weights and matches the channels; trains nothing
         path = featurizer.write_features(store, None if str(output) == "store" else output, per=per,
                                          overwrite=True)
         echo(f"features of {len(store) if per == 'cell' else store.n_images} {per}s written to {path}")
         return path
-    channels = channels or _model_channel_names(featurizer)
-    data = read_cell_crops(crops, channels, n_jobs=n_jobs)
+    data = _read_for_model(crops, model, channels, n_jobs)
+    featurizer.set_params(channel_names=list(data.channel_names),
+                          channel_map=_model_channel_map(model, channels) if channels else None)
     featurizer.fit(data.cells)
     records = data.cell_table.reset_index(drop=True)
     if per == "cell":
@@ -136,14 +142,17 @@ def features_command(crops, model, output, *, layer="conv3_1", per="cell", chann
 def benchmark_command(crops, model, *, channels=None, labels="folder", folds="image", layers=None,
                       n_jobs=None, echo=print):
     """kNN localization benchmark of a model's layers against baselines on a crop folder."""
-    featurizer = PairedInpaintingFeaturizer.from_pretrained(model, n_jobs=n_jobs)
-    channels = channels or _model_channel_names(featurizer)
-    data = read_cell_crops(crops, channels, n_jobs=n_jobs)
-    featurizer.fit(data.cells)  # epochs=0: loads the weights and checks the channels; trains nothing
+    data = _read_for_model(crops, model, channels, n_jobs)
+    featurizer = PairedInpaintingFeaturizer.from_pretrained(
+        model, channel_names=list(data.channel_names), n_jobs=n_jobs,
+        channel_map=_model_channel_map(model, channels) if channels else None)
+    featurizer.fit(data.cells)  # epochs=0: loads the weights and matches the channels; trains nothing
     table = data.cell_table
     y = table[labels].to_numpy()
     groups = (table["folder"] + "/" + table["image"]).to_numpy() if folds == "image" else table[folds].to_numpy()
-    protein = featurizer.protein_channels_
+    protein = match_channels(featurizer.protein_channels_, model_names=featurizer.channel_names_,
+                             n_model=featurizer.n_channels_in_, data_names=data.channel_names,
+                             n_data=len(data.channel_names), channel_map=featurizer.channel_map)
     result = pd.concat([
         layer_benchmark(featurizer, data.cells, y, groups, name=Path(str(model)).name,
                         **({"layers": layers} if layers else {})),
@@ -159,11 +168,40 @@ def benchmark_command(crops, model, *, channels=None, labels="folder", folds="im
     return result
 
 
-def _model_channel_names(featurizer):
-    from .. import pretrained
+def _read_for_model(crops, model, channels, n_jobs):
+    """Read a crop folder's channels: those named by ``--channels``, else the model's own."""
+    if not channels:
+        channels = pretrained.describe(model)["channel_names"]
+        if not channels:
+            raise ValueError("The model does not record its channel names; pass --channels (in the model's "
+                             "channel order).")
+    return read_cell_crops(crops, channels, n_jobs=n_jobs)
 
-    card = pretrained.resolve(featurizer.weights).card or {}
-    names = card.get("channels", {}).get("names")
-    if not names:
-        raise ValueError("The model does not record its channel names; pass --channels.")
-    return names
+
+def _store_channels_for_model(store, model, channels):
+    """Featurizer parameters that feed a store's channels to a model (see :func:`_model_channel_map`)."""
+    if not channels:
+        return {}  # names meet names; an unnamed side is taken by position
+    channel_map = _model_channel_map(model, channels)
+    return {"channel_names": _store_channel_names(store, channels), "channel_map": channel_map}
+
+
+def _model_channel_map(model, channels):
+    """``channel_map`` for ``--channels``: none where they include the model's names, else in the model's order.
+
+    ``--channels blue,green,red`` feeds a model of ``green, blue, red`` by
+    name; ``--channels F,R`` feeds a model of ``gfp, rfp`` (or an unnamed
+    two-channel model) in order: gfp from F, rfp from R.
+    """
+    info = pretrained.describe(model)
+    names, n_model = info["channel_names"], info["n_channels_in"]
+    if names and set(names) <= set(channels):
+        return None
+    if names and set(names) & set(channels):
+        raise ValueError(f"--channels {list(channels)} names some of the model's channels {list(names)} but not "
+                         "all: list all of them (matched by name), or none (one per model channel, in order).")
+    if len(channels) != n_model:
+        model_side = list(names) if names else f"{n_model} unnamed channels"
+        raise ValueError(f"--channels must give one channel per model channel ({model_side}), in the model's "
+                         f"order; got {list(channels)}.")
+    return dict(zip(names or range(n_model), channels))

@@ -5,6 +5,10 @@ import contextlib
 import os
 import sys
 
+CHANNELS_HELP = ("data channels, comma-separated: a crop folder's file suffixes, or a store's channel names. "
+                 "Listing the model's channel names (any order) matches them by name; other names are fed to "
+                 "the model's channels in its order (e.g. F,R for a gfp,rfp model). Default: the model's names")
+
 
 def _parser():
     parser = argparse.ArgumentParser(
@@ -77,8 +81,8 @@ def _parser():
     )
     fit.add_argument("crops", help=crops_help)
     fit.add_argument("-o", "--output", required=True, help="model directory to write")
-    fit.add_argument("--channels", help="channel file suffixes, comma-separated, e.g. gfp,rfp "
-                                        "(a store's own channel names by default)")
+    fit.add_argument("--channels", help="a crop folder's channel file suffixes, comma-separated, e.g. gfp,rfp "
+                                        "(a store names its own channels; --protein and --markers pick among them)")
     fit.add_argument("--protein", required=True, help="protein channel name(s), comma-separated")
     fit.add_argument("--markers", required=True, help="marker channel name(s), comma-separated")
     fit.add_argument("--group-by", choices=("folder", "image"), default="folder",
@@ -109,7 +113,7 @@ def _parser():
     features.add_argument("--per", choices=("cell", "image", "folder"), default="cell",
                           help="one row per cell, or the mean per image or folder (default: cell; "
                                "a store has cell or image)")
-    features.add_argument("--channels", help="channel suffixes in the model's order (default: from the model)")
+    features.add_argument("--channels", help=CHANNELS_HELP)
     features.add_argument("--jobs", type=int, default=None)
     features.add_argument("--quiet", action="store_true")
 
@@ -122,7 +126,7 @@ def _parser():
     )
     benchmark.add_argument("crops", help=crops_help)
     benchmark.add_argument("--model", required=True, help="model directory or registered name")
-    benchmark.add_argument("--channels", help="channel suffixes in the model's order (default: from the model)")
+    benchmark.add_argument("--channels", help=CHANNELS_HELP)
     benchmark.add_argument("--labels", choices=("folder", "image"), default="folder")
     benchmark.add_argument("--folds", choices=("image", "folder"), default="image",
                            help="cells of one image (or folder) never split across folds")

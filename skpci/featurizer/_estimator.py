@@ -19,6 +19,8 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from .. import pretrained
 from .._validation import (
     BOOLEAN,
+    CHANNEL_MAP,
+    CHANNEL_NAMES,
     CHANNELS,
     MEMORY,
     N_JOBS,
@@ -31,6 +33,7 @@ from .._validation import (
     Predicate,
     validate_params,
 )
+from ..channels import check_channel_names, check_channel_roles, match_channels
 from ..network import (
     FEATURE_LAYERS,
     SOURCE_INPUT,
@@ -41,7 +44,7 @@ from ..network import (
     build_with_weights,
     predict,
 )
-from ..preprocessing import check_channel_roles, prepare_crop_stacks
+from ..preprocessing import prepare_crop_stacks
 from ._features import (
     AGGREGATES,
     POOLINGS,
@@ -76,12 +79,21 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    protein_channels : int or tuple of int, default=(0,)
-        Channels of the input crops that hold the tagged protein. The
-        network predicts these for the target cell.
-    marker_channels : int or tuple of int, default=(1,)
+    protein_channels : int, str or tuple of them, default=(0,)
+        Channels of the input crops that hold the tagged protein, by index
+        or by name. The network predicts these for the target cell.
+    marker_channels : int, str or tuple of them, default=(1,)
         Structural marker channels (nucleus, cytosol, microtubules), given
         for both cells. Channels in neither role are ignored.
+    channel_names : list of str or None, default=None
+        Names of the channels of array input, in order (a
+        :class:`~skpci.CropStore` names its own). With names, channels are
+        matched to the model's by name rather than by position.
+    channel_map : dict or None, default=None
+        ``{model channel: data channel}`` (names or indices) for data whose
+        channels are named differently from the model's, e.g.
+        ``{"gfp": "F", "rfp": "R"}``; two model channels may read the same
+        data channel. See Notes.
     input_size : int, default=64
         Crops are resized to ``input_size`` x ``input_size``; a multiple of 4.
     layer : str or list of str, default="conv3_1"
@@ -150,9 +162,16 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
     history_ : dict
         ``{"loss": [...]}``: mean training loss per epoch.
     n_channels_in_ : int
-        Channels of the crops seen in ``fit``.
+        The model's channels: those of the pretrained model, or of the
+        crops seen in ``fit``.
+    channel_names_ : tuple of str or None
+        Their names, where known (from the pretrained model card, a store
+        or ``channel_names``).
     protein_channels_, marker_channels_ : tuple of int
-        The validated channel roles.
+        The channel roles, as indices into the model's channels.
+    crop_shape_ : tuple of int
+        ``(height, width)`` of the crops seen in ``fit``; later input must
+        share it (another crop size shows cells at another magnification).
     n_cells_fit_ : int
         Number of cells used in ``fit``.
     pretrained_card_ : dict or None
@@ -188,6 +207,14 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
     The source network input holds the protein channels first, then the
     markers, in the order given.
 
+    *Channels are matched by name wherever both sides have names.* The
+    model's channels are named by the pretrained model card, else by the
+    data ``fit`` sees (a store's names, or ``channel_names``). Every method
+    then finds each model channel in its input by ``channel_map`` first,
+    then by name; only when a side is unnamed are channels taken by
+    position, and then the channel counts must agree. A mismatch is an
+    error that lists both sides. See :mod:`skpci.channels`.
+
     Ctrl-C during training (in the main thread) stops after the current
     batch: ``fit`` returns with the weights of the last completed epoch and
     a warning, and with ``checkpoint_dir`` a second ``fit`` resumes. A
@@ -214,6 +241,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "protein_channels": [CHANNELS],
         "marker_channels": [CHANNELS],
+        "channel_names": [CHANNEL_NAMES, NONE],
+        "channel_map": [CHANNEL_MAP, NONE],
         "input_size": [Interval(Integral, 8, None, multiple_of=4)],
         "layer": [Predicate(valid_layers, f"one of {', '.join(FEATURE_LAYERS)} (the source encoder's "
                                           "convolutions) or a list of them")],
@@ -242,13 +271,16 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         "random_state": "Pass an int seed: scikit-learn's check_random_state takes no numpy Generator.",
     }
     #: What ``transform`` reads; the rest shape training only.
-    _transform_params = ("layer", "pooling", "aggregate", "batch_size", "n_jobs", "verbose")
+    _transform_params = ("layer", "pooling", "aggregate", "batch_size", "channel_names", "channel_map", "n_jobs",
+                         "verbose")
 
     def __init__(
         self,
         *,
         protein_channels=(0,),
         marker_channels=(1,),
+        channel_names=None,
+        channel_map=None,
         input_size=64,
         layer="conv3_1",
         pooling="max",
@@ -270,6 +302,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
     ):
         self.protein_channels = protein_channels
         self.marker_channels = marker_channels
+        self.channel_names = channel_names
+        self.channel_map = channel_map
         self.input_size = input_size
         self.layer = layer
         self.pooling = pooling
@@ -314,13 +348,17 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         validate_params(self)
         if self.epochs > 0:
             resolve_devices(self.devices)  # fails before any data is read
-        data = as_crop_input(X, groups)
+        data = as_crop_input(X, groups, channel_names=self.channel_names)
         if self.epochs > 0:
             data.group_codes()  # fails (e.g. cells without groups) before the network is built
         return self._fit(data)
 
     def _fit(self, data):
-        protein, marker = check_channel_roles(self.protein_channels, self.marker_channels, data.n_channels)
+        model_names, n_model = self._model_channels(data)
+        protein, marker = check_channel_roles(self.protein_channels, self.marker_channels, n_model, model_names)
+        channel_order = match_channels(protein + marker, model_names=model_names, n_model=n_model,
+                                       data_names=data.channel_names, n_data=data.n_channels,
+                                       channel_map=self.channel_map)
         architecture = Architecture(len(protein), len(marker), self.input_size)
         rng = check_random_state(self.random_state)
         init_seed, pair_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
@@ -330,21 +368,50 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
             card = pretrained.load_pretrained(model, self.weights, progress=bool(self.verbose))
         losses, initial_epoch, n_devices = [], 0, 1
         if self.epochs > 0:
-            losses, initial_epoch, n_devices = self._train(model, data, protein + marker, architecture,
-                                                           pair_seed)
+            losses, initial_epoch, n_devices = self._train(model, data, channel_order, architecture, pair_seed)
 
         self.model_ = model
         self.architecture_ = architecture
         self.history_ = {"loss": losses}
-        self.n_channels_in_ = data.n_channels
+        self.n_channels_in_ = n_model
+        self.channel_names_ = model_names
         self.protein_channels_ = protein
         self.marker_channels_ = marker
+        self.crop_shape_ = data.crop_shape
         self.n_cells_fit_ = data.n_cells
         self.pretrained_card_ = card
         self.resumed_from_epoch_ = initial_epoch
         self.n_devices_ = n_devices
         self._extractors = {}
         return self
+
+    def _model_channels(self, data):
+        """Names and number of the model's channels: the pretrained card's, else the data's."""
+        if self.weights is not None:
+            try:
+                info = pretrained.describe(self.weights)
+            except pretrained.PretrainedModelError:
+                info = {}  # a bare weights file names nothing; loading it reports real problems
+            if info.get("channel_names"):
+                names = check_channel_names(info["channel_names"], info.get("n_channels_in"),
+                                            what=f"the channel names of {str(self.weights)!r}")
+                return names, len(names)
+        return data.channel_names, data.n_channels
+
+    def _data_channels(self, data, name="X"):
+        """The channels of ``data`` that feed the network: (source input order, target markers)."""
+        crop_shape = getattr(self, "crop_shape_", None)
+        if crop_shape is not None and data.crop_shape != crop_shape:
+            raise ValueError(
+                f"{name}: crops are {data.crop_shape[0]}x{data.crop_shape[1]} px, but the featurizer was fitted "
+                f"on {crop_shape[0]}x{crop_shape[1]} px crops; crops of another size show cells at another "
+                "magnification. Crop at the fitted size, or fit on these crops."
+            )
+        order = match_channels(self.protein_channels_ + self.marker_channels_,
+                               model_names=getattr(self, "channel_names_", None), n_model=self.n_channels_in_,
+                               data_names=data.channel_names, n_data=data.n_channels,
+                               channel_map=self.channel_map, data=name)
+        return order, order[len(self.protein_channels_):]
 
     def _train(self, model, data, channel_order, architecture, seed):
         """Train ``model`` in place; return the losses, the epochs resumed and the device count."""
@@ -416,7 +483,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         }
         return cls(**{**defaults, **params})
 
-    def save_pretrained(self, path, *, training_data=None, channel_names=None, dtype="float16",
+    def save_pretrained(self, path, *, training_data=None, channel_names=None, dtype="float32",
                         overwrite=False):
         """Write the fitted network as a model directory (weights + model card).
 
@@ -428,11 +495,12 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         training_data : str, optional
             What the model was trained on, for the model card.
         channel_names : list of str, optional
-            Names of the input channels (e.g. ``["gfp", "rfp"]``), recorded so
-            that readers can find the same channels again.
-        dtype : {"float16", "float32"}, default="float16"
-            Storage precision; float16 halves the size and changes features by
-            about 1e-3 relative.
+            Names of the model's ``n_channels_in_`` channels (e.g.
+            ``["gfp", "rfp"]``), recorded so that every reader finds the same
+            channels by name. Defaults to ``channel_names_``.
+        dtype : {"float32", "float16"}, default="float32"
+            Storage precision. float32 loads back bit-identical; float16 halves
+            the size and changes features by about 1e-3 relative.
         overwrite : bool, default=False
 
         Returns
@@ -440,6 +508,11 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         path : pathlib.Path
         """
         check_is_fitted(self, "model_")
+        if dtype not in ("float32", "float16"):
+            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}.")
+        channel_names = check_channel_names(
+            getattr(self, "channel_names_", None) if channel_names is None else channel_names,
+            self.n_channels_in_)
         losses = self.history_["loss"]
         previous = (self.pretrained_card_ or {}).get("training")
         card = pretrained.make_card(
@@ -488,7 +561,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         validate_params(self, self._transform_params)
-        data = as_crop_input(X, n_channels=self.n_channels_in_)
+        data = as_crop_input(X, channel_names=self.channel_names)
         features = self._cell_features(data)
         if not data.per_bag:
             return features
@@ -499,7 +572,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         cache = self.__dict__.setdefault("_extractors", {})
         if (layers, self.pooling) not in cache:
             cache[layers, self.pooling] = build_feature_extractor(self.model_, layers, self.pooling)
-        return cell_features(cache[layers, self.pooling], data, self._channel_order(),
+        return cell_features(cache[layers, self.pooling], data, self._data_channels(data)[0],
                              self.architecture_.input_size, batch_size=self.batch_size, n_jobs=self.n_jobs,
                              verbose=self.verbose)
 
@@ -532,7 +605,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         validate_params(self, self._transform_params)
         if per not in ("cell", "image"):
             raise ValueError(f"per must be 'cell' or 'image', got {per!r}.")
-        data = as_crop_input(X, groups, n_channels=self.n_channels_in_)
+        data = as_crop_input(X, groups, channel_names=self.channel_names)
+        self._data_channels(data)  # a mismatch fails before anything is computed
         layers = feature_layers(self.layer)
         path = Path(data.feature_path(layers) if path is None else path)
         suffix = path.suffix.lower()
@@ -546,10 +620,6 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
             features = aggregate(features, data.image_of_cell(), len(records), self.aggregate)
         return write_features(path, features, records, layers=layers, pooling=self.pooling, per=per,
                               **data.feature_file_attributes())
-
-    def _channel_order(self):
-        """The network's input channels, protein first."""
-        return self.protein_channels_ + self.marker_channels_
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features, such as ``conv4_1_17``.
@@ -585,8 +655,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
             The predicted protein channels, on the scale of min-max scaled crops.
         """
         check_is_fitted(self, "model_")
-        source = as_crop_input(source_cells, n_channels=self.n_channels_in_, name="source_cells")
-        target = as_crop_input(target_cells, n_channels=self.n_channels_in_, name="target_cells")
+        source = as_crop_input(source_cells, channel_names=self.channel_names, name="source_cells")
+        target = as_crop_input(target_cells, channel_names=self.channel_names, name="target_cells")
         if source.n_cells != target.n_cells:
             raise ValueError(
                 "source_cells and target_cells must pair up: "
@@ -594,9 +664,9 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
             )
         inputs = {
             SOURCE_INPUT: prepare_crop_stacks(source.stacks(), self.architecture_.input_size,
-                                              self._channel_order()),
+                                              self._data_channels(source, "source_cells")[0]),
             TARGET_MARKER_INPUT: prepare_crop_stacks(target.stacks(), self.architecture_.input_size,
-                                                     self.marker_channels_),
+                                                     self._data_channels(target, "target_cells")[1]),
         }
         return predict(self.model_, inputs, self.batch_size)
 
@@ -619,9 +689,9 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         score : float
         """
         check_is_fitted(self, "model_")
-        data = as_crop_input(X, groups, n_channels=self.n_channels_in_)
+        data = as_crop_input(X, groups, channel_names=self.channel_names)
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
-        source = data.training_crops(self.architecture_.input_size, self._channel_order(),
+        source = data.training_crops(self.architecture_.input_size, self._data_channels(data)[0],
                                      block_bytes=self.block_bytes, n_jobs=self.n_jobs)
         try:
             batches = PairBatches(source, len(self.protein_channels_), self.batch_size, seed, augment=False)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._arrays import ranges_in_stacks, stack_offsets
+from ..channels import check_channel_names
 from ..preprocessing import check_crops
 from ..store import CropStore
 from .training import STORE_BLOCK_BYTES, MemoryCrops, StoreCrops, encode_groups
@@ -31,6 +32,10 @@ class CropInput:
     ----------
     n_cells : int
     n_channels : int
+    channel_names : tuple of str or None
+        The channels' names, where the input has them.
+    crop_shape : tuple of int
+        ``(height, width)`` of the crops.
     per_bag : bool
         Whether ``transform`` returns one row per bag (else one per cell).
     streamed : bool
@@ -93,11 +98,13 @@ class MemoryInput(CropInput):
         With a stack of cells, the group of every cell.
     """
 
-    def __init__(self, stacks, *, per_bag, groups=None):
+    def __init__(self, stacks, *, per_bag, groups=None, channel_names=None):
         self._stacks = stacks
         self.per_bag = per_bag
         self.n_cells = sum(len(stack) for stack in stacks)
         self.n_channels = stacks[0].shape[-1]
+        self.crop_shape = tuple(stacks[0].shape[1:3])
+        self.channel_names = check_channel_names(channel_names, self.n_channels)
         self.bag_sizes = np.array([len(stack) for stack in stacks], dtype=np.int64)
         self.groups = None if groups is None else np.asarray(groups)
         if self.groups is not None:
@@ -153,10 +160,22 @@ class StoreInput(CropInput):
 
     streamed = True
 
-    def __init__(self, store):
+    def __init__(self, store, channel_names=None):
         self.store = store
         self.n_cells = len(store)
         self.n_channels = store.crop_shape[-1]
+        self.crop_shape = tuple(store.crop_shape[:2])
+        self.channel_names = check_channel_names(store.channel_names, self.n_channels,
+                                                 what=f"{store!r}'s channel names")
+        channel_names = check_channel_names(channel_names, self.n_channels)
+        if self.channel_names is None:
+            self.channel_names = channel_names
+        elif channel_names is not None and channel_names != self.channel_names:
+            raise ValueError(
+                f"{store!r} names its channels {list(self.channel_names)}, but channel_names says "
+                f"{list(channel_names)}. channel_names describes arrays; leave it unset for a store, or map "
+                "channels with channel_map."
+            )
 
     def blocks(self, block_size):
         for start in range(0, self.n_cells, block_size):
@@ -190,7 +209,7 @@ class StoreInput(CropInput):
         return {"store_fingerprint": self.store.fingerprint()}
 
 
-def as_crop_input(X, groups=None, *, n_channels=None, name="X"):
+def as_crop_input(X, groups=None, *, channel_names=None, n_channels=None, name="X"):
     """Validate ``X`` (bags, cells or a store) and bring it into the :class:`CropInput` form.
 
     Parameters
@@ -198,6 +217,9 @@ def as_crop_input(X, groups=None, *, n_channels=None, name="X"):
     X : list of array-like, 1-D object ndarray, ndarray of 4 or 5 dimensions, or CropStore
     groups : array-like of shape (n_cells,), optional
         Only with a stack of cells.
+    channel_names : sequence of str, optional
+        Names of the channels of arrays; a store names its own (and must
+        agree where both are given).
     n_channels : int, optional
         Required number of channels in every crop.
     name : str, default="X"
@@ -217,15 +239,16 @@ def as_crop_input(X, groups=None, *, n_channels=None, name="X"):
                 f"{X!r}: expected {n_channels} channels, got {X.crop_shape[-1]} "
                 f"(crops of shape {X.crop_shape})."
             )
-        return StoreInput(X)
+        return StoreInput(X, channel_names)
     if isinstance(X, np.ndarray) and X.dtype != object and X.ndim != 5:
-        return MemoryInput([check_crops(X, name=name, n_channels=n_channels)], per_bag=False, groups=groups)
+        return MemoryInput([check_crops(X, name=name, n_channels=n_channels)], per_bag=False, groups=groups,
+                           channel_names=channel_names)
     if groups is not None:
         raise ValueError(
             "groups is for a stack of cells; with bags, the cells of one bag form a "
             "group. Pass either bags without groups, or one array of cells with groups."
         )
-    return MemoryInput(_check_bags(X, n_channels), per_bag=True)
+    return MemoryInput(_check_bags(X, n_channels), per_bag=True, channel_names=channel_names)
 
 
 def _check_bags(X, n_channels):
@@ -265,4 +288,10 @@ def _check_bags(X, n_channels):
     channels = {s.shape[-1] for s in stacks}
     if len(channels) > 1:
         raise ValueError(f"Bags have different numbers of channels: {sorted(channels)}.")
+    sizes = {s.shape[1:3] for s in stacks}
+    if len(sizes) > 1:
+        raise ValueError(
+            f"Bags hold crops of different sizes {sorted(sizes)}: crops cut at different sizes show cells "
+            "at different magnifications once resized. Crop every image at one size."
+        )
     return stacks

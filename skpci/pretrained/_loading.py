@@ -80,12 +80,15 @@ def describe(name_or_path):
     info : dict
         ``architecture`` (an :class:`~skpci.network.Architecture`),
         ``protein_channels`` and ``marker_channels`` (the recorded roles, or
-        protein channels first for a file without a card).
+        protein channels first for a file without a card), ``n_channels_in``
+        (the channels of the crops it was trained on) and ``channel_names``
+        (their names, or None where they were not recorded).
     """
     key = str(name_or_path)
     entry = REGISTRY.get(key)
+    names = None
     if isinstance(entry, PublishedModel):
-        architecture = entry.architecture
+        architecture, names = entry.architecture, entry.channel_names
     elif isinstance(entry, BundledModel):
         return _describe_card(read_card(bundled_model_path(entry.directory)))
     else:
@@ -101,13 +104,19 @@ def describe(name_or_path):
     n_protein = architecture.n_protein_channels
     return {"architecture": architecture,
             "protein_channels": tuple(range(n_protein)),
-            "marker_channels": tuple(range(n_protein, architecture.n_source_channels))}
+            "marker_channels": tuple(range(n_protein, architecture.n_source_channels)),
+            "n_channels_in": architecture.n_source_channels,
+            "channel_names": names}
 
 
 def _describe_card(card):
+    channels = card["channels"]
+    names = channels.get("names")
     return {"architecture": Architecture.from_dict(card["architecture"]),
-            "protein_channels": tuple(card["channels"]["protein_channels"]),
-            "marker_channels": tuple(card["channels"]["marker_channels"])}
+            "protein_channels": tuple(channels["protein_channels"]),
+            "marker_channels": tuple(channels["marker_channels"]),
+            "n_channels_in": channels.get("n_channels_in", len(names) if names else None),
+            "channel_names": tuple(names) if names else None}
 
 
 def load_weights_into(model, resolved):

@@ -25,6 +25,8 @@ class PublishedModel:
     description: str
     architecture: Architecture
     sha256: str = None
+    #: Names of the input channels in the network's order, where the authors' data says them.
+    channel_names: tuple = None
 
 
 _AUTHORS = "https://raw.githubusercontent.com/alexxijielu/paired_cell_inpainting/master"
@@ -40,6 +42,7 @@ REGISTRY = {
         f"{_AUTHORS}/yeast_model/pretrained_weights/model_weights.h5", "lu2019-yeast.h5",
         "The authors' yeast model (GFP protein + RFP cytosol, 2 + 1 channels, 64 px).",
         Architecture(n_protein_channels=1, n_marker_channels=1, input_size=64),
+        channel_names=("gfp", "rfp"),
     ),
     "lu2019-human": PublishedModel(
         f"{_AUTHORS}/human_model/pretrained_weights/model_weights.h5", "lu2019-human.h5",

@@ -168,8 +168,8 @@ def test_command_errors_are_clear_and_debug_shows_the_traceback(crop_folder, tmp
     wrong = _skpci("fit", str(root), "-o", str(tmp_path / "m"), "--channels", "protein,nucleus",
                    "--protein", "protein", "--markers", "cytosol", "--epochs", "1")
     assert wrong.returncode == 1
-    assert wrong.stderr.strip() == ("skpci: error: Channel(s) ['cytosol'] are not among --channels "
-                                    "['protein', 'nucleus'].")
+    assert wrong.stderr.strip() == ("skpci: error: marker_channels names channel 'cytosol', which is not "
+                                    "among ['protein', 'nucleus'].")
     missing = _skpci("--debug", "features", str(tmp_path / "nowhere"), "--model", "synthetic-32",
                      "-o", str(tmp_path / "x.csv"))
     assert missing.returncode == 1 and "Traceback" in missing.stderr and "No such folder" in missing.stderr

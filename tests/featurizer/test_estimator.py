@@ -118,19 +118,27 @@ def test_groups_with_bags_is_an_error(synthetic_crops):
         PairedInpaintingFeaturizer(epochs=1, **FAST).fit(synthetic_crops.bags, groups=[0, 1])
 
 
-def test_crops_of_any_size_are_resized_to_input_size(fitted_featurizer, synthetic_crops):
+def test_crops_of_another_size_than_fitted_are_refused(fitted_featurizer, synthetic_crops, tmp_path):
+    # Another crop size shows cells at another magnification once resized to input_size.
     big = np.repeat(np.repeat(synthetic_crops.cells[:4], 2, axis=1), 2, axis=2)
-    assert big.shape[1:3] == (64, 64)
-    features = fitted_featurizer.transform(big)
-    assert features.shape == (4, 384)
-    # Upsampling by pixel repetition then resizing back leaves the cells almost unchanged.
-    np.testing.assert_allclose(features, fitted_featurizer.transform(synthetic_crops.cells[:4]),
-                               rtol=0.1, atol=0.05)
+    with pytest.raises(ValueError, match="crops are 64x64 px, but the featurizer was fitted on 32x32 px"):
+        fitted_featurizer.transform(big)
+    with pytest.raises(ValueError, match="crops are 64x64 px"):
+        fitted_featurizer.write_features(big, tmp_path / "features.csv")
+    assert not (tmp_path / "features.csv").exists()
 
 
-def test_bags_of_different_crop_sizes_work(fitted_featurizer, synthetic_crops):
+def test_crops_larger_than_input_size_are_resized(synthetic_crops):
+    featurizer = PairedInpaintingFeaturizer(marker_channels=(1, 2), input_size=16, epochs=0, random_state=0)
+    features = featurizer.fit(synthetic_crops.cells[:4]).transform(synthetic_crops.cells[:4])
+    assert features.shape == (4, 384) and np.isfinite(features).all()
+
+
+def test_bags_of_different_crop_sizes_are_refused(synthetic_crops):
     bags = [synthetic_crops.bags[0], synthetic_crops.bags[1][:, 4:28, 4:28]]
-    assert fitted_featurizer.transform(bags).shape == (2, 384)
+    featurizer = PairedInpaintingFeaturizer(marker_channels=(1, 2), input_size=16, epochs=1)
+    with pytest.raises(ValueError, match=r"different sizes \[\(24, 24\), \(32, 32\)\]"):
+        featurizer.fit(bags)
 
 
 def test_empty_bag_gives_a_nan_row_and_a_warning(fitted_featurizer, synthetic_crops):
@@ -174,7 +182,7 @@ def test_transform_before_fit_raises_not_fitted(synthetic_crops):
 
 
 def test_wrong_number_of_channels_for_a_fitted_model_is_named(fitted_featurizer, synthetic_crops):
-    with pytest.raises(ValueError, match="expected 3 channels, got 2"):
+    with pytest.raises(ValueError, match=r"expected 3 channels \(3 unnamed channels\), got 2"):
         fitted_featurizer.transform(synthetic_crops.cells[..., :2])
 
 

@@ -121,40 +121,46 @@ def three_forms(synthetic_crops, tmp_path_factory):
     return bags, cells, groups, store
 
 
-def test_score_and_inpaint_take_every_form_and_agree(fitted_featurizer, three_forms):
+@pytest.fixture(scope="module")
+def forms_featurizer(three_forms):
+    """Fitted on the crop size of ``three_forms`` (another size would be refused)."""
+    return PairedInpaintingFeaturizer(epochs=1, random_state=0, **FAST).fit(three_forms[0])
+
+
+def test_score_and_inpaint_take_every_form_and_agree(forms_featurizer, three_forms):
     bags, cells, groups, store = three_forms
-    on_bags = fitted_featurizer.score(bags)
+    on_bags = forms_featurizer.score(bags)
     assert on_bags < 0
-    assert fitted_featurizer.score(cells, groups=groups) == pytest.approx(on_bags, rel=1e-6)
-    assert fitted_featurizer.score(store) == pytest.approx(on_bags, rel=1e-6)
-    expected = fitted_featurizer.inpaint(cells, cells[::-1])
-    np.testing.assert_array_equal(fitted_featurizer.inpaint(bags, cells[::-1]), expected)
-    np.testing.assert_allclose(fitted_featurizer.inpaint(store, cells[::-1]), expected, rtol=1e-6, atol=1e-7)
+    assert forms_featurizer.score(cells, groups=groups) == pytest.approx(on_bags, rel=1e-6)
+    assert forms_featurizer.score(store) == pytest.approx(on_bags, rel=1e-6)
+    expected = forms_featurizer.inpaint(cells, cells[::-1])
+    np.testing.assert_array_equal(forms_featurizer.inpaint(bags, cells[::-1]), expected)
+    np.testing.assert_allclose(forms_featurizer.inpaint(store, cells[::-1]), expected, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="needs groups"):
-        fitted_featurizer.score(cells)
+        forms_featurizer.score(cells)
 
 
-def test_write_features_takes_every_form_with_its_records(fitted_featurizer, three_forms, tmp_path):
+def test_write_features_takes_every_form_with_its_records(forms_featurizer, three_forms, tmp_path):
     bags, cells, groups, store = three_forms
-    per_bag = fitted_featurizer.transform(bags)
-    names = list(fitted_featurizer.get_feature_names_out())
-    from_bags = pd.read_csv(fitted_featurizer.write_features(bags, tmp_path / "bags.csv", per="image"))
+    per_bag = forms_featurizer.transform(bags)
+    names = list(forms_featurizer.get_feature_names_out())
+    from_bags = pd.read_csv(forms_featurizer.write_features(bags, tmp_path / "bags.csv", per="image"))
     assert from_bags["image"].tolist() == list(range(len(bags)))
     assert from_bags["n_cells"].tolist() == [len(bag) for bag in bags]
     np.testing.assert_allclose(from_bags[names].to_numpy(), per_bag, rtol=1e-5)
-    from_cells = pd.read_parquet(fitted_featurizer.write_features(cells, tmp_path / "cells.parquet", groups=groups,
+    from_cells = pd.read_parquet(forms_featurizer.write_features(cells, tmp_path / "cells.parquet", groups=groups,
                                                                   per="image"))
     assert from_cells["group"].tolist() == sorted(set(groups))
     order = np.argsort([f"image-{i}" for i in range(len(bags))])
     np.testing.assert_allclose(from_cells[names].to_numpy(), per_bag[order], rtol=1e-5)
-    per_cell = pd.read_csv(fitted_featurizer.write_features(cells, tmp_path / "per-cell.csv", groups=groups))
+    per_cell = pd.read_csv(forms_featurizer.write_features(cells, tmp_path / "per-cell.csv", groups=groups))
     assert per_cell["group"].tolist() == groups.tolist()
-    np.testing.assert_allclose(per_cell[names].to_numpy(), fitted_featurizer.transform(store), rtol=1e-5)
-    with h5py.File(fitted_featurizer.write_features(bags, tmp_path / "bags.h5")) as saved:
+    np.testing.assert_allclose(per_cell[names].to_numpy(), forms_featurizer.transform(store), rtol=1e-5)
+    with h5py.File(forms_featurizer.write_features(bags, tmp_path / "bags.h5")) as saved:
         assert saved["features"].shape == (len(cells), len(names)) and saved.attrs["per"] == "cell"
     with pytest.raises(ValueError, match="only a CropStore folder keeps them"):
-        fitted_featurizer.write_features(bags)
+        forms_featurizer.write_features(bags)
     with pytest.raises(ValueError, match="need groups"):
-        fitted_featurizer.write_features(cells, tmp_path / "x.csv", per="image")
+        forms_featurizer.write_features(cells, tmp_path / "x.csv", per="image")
     with pytest.raises(ValueError, match="groups is for a stack of cells"):
-        fitted_featurizer.write_features(bags, tmp_path / "y.csv", groups=groups)
+        forms_featurizer.write_features(bags, tmp_path / "y.csv", groups=groups)

@@ -43,8 +43,8 @@ def test_model_card_describes_architecture_channels_training_and_versions(saved_
 
 
 def test_float16_storage_halves_the_file_and_keeps_features_close(fitted_featurizer, synthetic_crops, tmp_path):
-    small = fitted_featurizer.save_pretrained(tmp_path / "f16")
-    full = fitted_featurizer.save_pretrained(tmp_path / "f32", dtype="float32")
+    small = fitted_featurizer.save_pretrained(tmp_path / "f16", dtype="float16")
+    full = fitted_featurizer.save_pretrained(tmp_path / "f32")
     assert (small / "model.weights.h5").stat().st_size < 0.6 * (full / "model.weights.h5").stat().st_size
     loaded = PairedInpaintingFeaturizer.from_pretrained(small).fit(synthetic_crops.bags[:2])
     assert loaded.model_.get_layer("conv1_1").kernel.dtype == "float32"

@@ -27,13 +27,13 @@ def test_keras2_file_with_unnamed_batchnorm_reproduces_its_outputs(tmp_path, wit
     np.testing.assert_allclose(predict(target, inputs, 8), predict(source, inputs, 8), rtol=1e-5, atol=1e-6)
 
 
-def test_keras2_file_loads_through_from_pretrained(tmp_path, synthetic_crops):
+def test_keras2_file_loads_through_from_pretrained(tmp_path):
     source = random_model(seed=3, n_marker=2)
     path = tmp_path / "human.h5"
     write_keras2_file(path, source)
-    featurizer = PairedInpaintingFeaturizer.from_pretrained(path, input_size=16).fit(synthetic_crops.bags[:2])
-    assert featurizer.marker_channels == (1, 2)
     x = np.random.default_rng(1).random((3, 16, 16, 3), dtype=np.float32)
+    featurizer = PairedInpaintingFeaturizer.from_pretrained(path, input_size=16).fit(x)
+    assert featurizer.marker_channels == (1, 2)
     from skpci.network import build_feature_extractor
     from skpci.preprocessing import minmax_scale_crops
 
