@@ -4,7 +4,6 @@ Every function here is pure NumPy and module-level, so joblib can run it in
 worker processes (or on a dask/ray cluster) without shipping any Keras state.
 """
 
-import numbers
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -33,16 +32,12 @@ def check_crops(crops, *, name="crops", n_channels=None):
     Raises
     ------
     ValueError
-        If the stack is not 4-D, is too small, has the wrong number of
-        channels or holds NaN or infinite values.
+        If the stack is not 4-D (or looks channels-first: more channels
+        than pixels on a side), is too small, has the wrong number of
+        channels, is not real-valued or holds NaN or infinite values.
     """
     crops = np.asarray(crops)
-    if crops.dtype == object or not (
-        np.issubdtype(crops.dtype, np.number) or crops.dtype == bool
-    ):
-        raise ValueError(f"{name}: expected a numeric array, got dtype {crops.dtype}.")
-    if np.issubdtype(crops.dtype, np.complexfloating):
-        raise ValueError(f"{name}: complex pixel values are not supported.")
+    check_pixel_dtype(crops.dtype, name)
     if crops.ndim != 4:
         hint = (
             " A single-channel stack needs an explicit channel axis: use crops[..., np.newaxis]."
@@ -58,6 +53,12 @@ def check_crops(crops, *, name="crops", n_channels=None):
             f"{name}: crops of {height}x{width} pixels are too small; "
             f"they must be at least {MIN_CROP_SIZE}x{MIN_CROP_SIZE}."
         )
+    if crops.shape[-1] > min(height, width):
+        raise ValueError(
+            f"{name}: {crops.shape[-1]} channels in {height}x{width} px crops (array of shape {crops.shape}) "
+            "looks like channels-first data; crops are channels-last: (n_cells, height, width, channels). "
+            "Use np.moveaxis(crops, 1, -1)."
+        )
     if n_channels is not None and crops.shape[-1] != n_channels:
         raise ValueError(
             f"{name}: expected {n_channels} channels, got {crops.shape[-1]} "
@@ -66,6 +67,22 @@ def check_crops(crops, *, name="crops", n_channels=None):
     if np.issubdtype(crops.dtype, np.floating) and not np.isfinite(crops).all():
         raise ValueError(f"{name}: contains NaN or infinite pixel values.")
     return crops
+
+
+def check_pixel_dtype(dtype, name="image"):
+    """Refuse pixel types that are not real numbers (complex, time, text, objects).
+
+    Raises
+    ------
+    ValueError
+        Naming the dtype, and for complex data how to take its magnitude.
+    """
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.complexfloating):
+        raise ValueError(f"{name}: complex pixel values ({dtype}) are not supported; pass np.abs(image) "
+                         "or its real part.")
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected real numeric pixels (bool, integer or float), got dtype {dtype}.")
 
 
 def minmax_scale_crops(crops):
@@ -185,38 +202,3 @@ def prepare_crop_stacks(stacks, size, channel_order, *, n_jobs=None, chunk_size=
     if not prepared:
         return np.zeros((0, size, size, len(channel_order)), dtype=np.float32)
     return np.concatenate(prepared)
-
-
-def check_channel_roles(protein_channels, marker_channels, n_channels=None):
-    """Validate the channel roles and return them as tuples of int.
-
-    Raises
-    ------
-    ValueError
-        If a role is empty, an index is not an integer or is out of range,
-        or a channel has both roles.
-    """
-    roles = {}
-    for role, channels in (("protein_channels", protein_channels), ("marker_channels", marker_channels)):
-        channels = (channels,) if isinstance(channels, numbers.Integral) else tuple(channels)
-        if not channels:
-            raise ValueError(f"{role} must name at least one channel.")
-        for channel in channels:
-            if not isinstance(channel, numbers.Integral) or isinstance(channel, bool):
-                raise ValueError(f"{role} must hold channel indices (int), got {channel!r}.")
-            if channel < 0 or (n_channels is not None and channel >= n_channels):
-                valid = f"0..{n_channels - 1}" if n_channels is not None else "non-negative"
-                raise ValueError(
-                    f"{role} names channel {channel}, but the crops have "
-                    f"{n_channels} channels (valid indices: {valid})."
-                )
-        if len(set(channels)) != len(channels):
-            raise ValueError(f"{role} lists a channel twice: {channels}.")
-        roles[role] = tuple(int(c) for c in channels)
-    both = set(roles["protein_channels"]) & set(roles["marker_channels"])
-    if both:
-        raise ValueError(
-            f"Channels {sorted(both)} are listed as both protein and marker channels; "
-            "each channel has one role."
-        )
-    return roles["protein_channels"], roles["marker_channels"]

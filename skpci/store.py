@@ -40,6 +40,8 @@ import pandas as pd
 
 from ._arrays import ranges_in_stacks
 from ._files import atomic_file, decode_strings
+from .channels import check_channel_names
+from .preprocessing import check_crops
 
 FORMAT = "skpci-crop-store"
 VERSION = 1
@@ -130,6 +132,7 @@ class CropStore:
         store : CropStore
         """
         path = Path(path)
+        channel_names = check_channel_names(channel_names)
         manifest = path / _MANIFEST
         if manifest.is_file():
             if not exist_ok:
@@ -137,14 +140,15 @@ class CropStore:
             store = cls(path)
             if channel_names is not None and store.channel_names not in (None, list(channel_names)):
                 raise ValueError(
-                    f"The store at {str(path)!r} has channels {store.channel_names}, not {list(channel_names)}."
+                    f"The store at {str(path)!r} has channels {store.channel_names}, not {list(channel_names)}: "
+                    "channels are stored by position, so one store keeps one channel order."
                 )
             return store
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise FileExistsError(f"{str(path)!r} exists and is not a crop store.")
         path.mkdir(parents=True, exist_ok=True)
         info = {"format": FORMAT, "version": VERSION,
-                "channel_names": None if channel_names is None else [str(c) for c in channel_names]}
+                "channel_names": None if channel_names is None else list(channel_names)}
         with atomic_file(manifest) as temporary:
             temporary.write_text(json.dumps(info, indent=2))
         return cls(path)
@@ -177,17 +181,12 @@ class CropStore:
             raise ValueError(
                 f"{str(self.path)!r} is a single-file store, which is read-only; append to a store folder."
             )
-        bags = [np.asarray(bag) for bag in bags]
+        bags = [check_crops(bag, name=f"bag {i}") for i, bag in enumerate(bags)]
         n_images = len(bags)
-        names = [str(name) for name in names]
-        groups = names if groups is None else [str(g) for g in groups]
-        labels = [""] * n_images if labels is None else ["" if x is None else str(x) for x in labels]
-        metadata = [{}] * n_images if metadata is None else list(metadata)
-        for field, values in (("names", names), ("groups", groups), ("labels", labels), ("metadata", metadata)):
-            if len(values) != n_images:
-                raise ValueError(f"{field} must hold one entry per image: {len(values)} for {n_images} images.")
         if n_images == 0:
             raise ValueError("Nothing to append: no images given.")
+        names, groups, labels, metadata = check_image_records(n_images, names=names, groups=groups,
+                                                              labels=labels, metadata=metadata)
         if len(set(names)) != n_images or set(names) & set(self.images["name"]):
             raise ValueError("Image names must be unique in a store; some are repeated or already stored.")
         self._check_bags(bags)
@@ -413,8 +412,6 @@ class CropStore:
 
     def _check_bags(self, bags):
         for i, bag in enumerate(bags):
-            if bag.ndim != 4:
-                raise ValueError(f"bag {i}: crops must have shape (n_cells, h, w, C), got {bag.shape}.")
             if self.channel_names is not None and bag.shape[-1] != len(self.channel_names):
                 raise ValueError(
                     f"bag {i}: the store has {len(self.channel_names)} channels {self.channel_names}; "
@@ -428,6 +425,44 @@ class CropStore:
                 "All crops of a store share one shape and dtype; got "
                 + ", ".join(f"{shape} {dtype}" for shape, dtype in sorted(shapes, key=str)) + "."
             )
+
+
+def check_image_records(n_images, *, names, groups=None, labels=None, metadata=None, what="image"):
+    """Check the per-image records of a write: one real value per image.
+
+    Missing values (None, NaN) are refused rather than stored as ``""`` or
+    ``"nan"``, where they would become a label or a pairing group.
+
+    Returns
+    -------
+    names, groups, labels : list of str
+        Groups default to the names; labels to ``""`` (unlabelled).
+    metadata : list of dict
+    """
+    checked = {}
+    for field, values in (("names", names), ("groups", groups), ("labels", labels), ("metadata", metadata)):
+        if values is None:
+            continue
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+            raise ValueError(f"{field} must be a sequence with one entry per {what}, got {type(values).__name__}.")
+        values = list(values)
+        if len(values) != n_images:
+            raise ValueError(f"{field} must hold one entry per {what}: {len(values)} for {n_images} {what}s.")
+        if field == "metadata":
+            checked[field] = values
+            continue
+        missing = [i for i, value in enumerate(values)
+                   if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value))]
+        if missing:
+            raise ValueError(f"{field} has no value (None or NaN) for {len(missing)} {what}(s), e.g. {what}s "
+                             f"{missing[:5]}; give every {what} a real value.")
+        checked[field] = [str(value) for value in values]
+        if field == "names" and any(not name.strip() for name in checked[field]):
+            raise ValueError(f"{what} names must not be empty.")
+    if "names" not in checked:
+        raise ValueError(f"names must hold one name per {what}.")
+    return (checked["names"], checked.get("groups", checked["names"]),
+            checked.get("labels", [""] * n_images), checked.get("metadata", [{}] * n_images))
 
 
 def write_feature_file(path, features, *, overwrite=False, **attributes):

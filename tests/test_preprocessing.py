@@ -5,7 +5,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from skpci.preprocessing import (
-    check_channel_roles,
     check_crops,
     minmax_scale_crops,
     prepare_crop_stacks,
@@ -104,22 +103,3 @@ def test_bad_crops_get_a_clear_error(crops, message):
 def test_wrong_channel_count_names_expected_and_actual():
     with pytest.raises(ValueError, match="expected 3 channels, got 2"):
         check_crops(np.zeros((1, 8, 8, 2)), n_channels=3)
-
-
-@pytest.mark.parametrize(
-    "protein, marker, message",
-    [
-        ((0,), (0, 1), "both protein and marker"),
-        ((0,), (5,), "names channel 5, but the crops have 2 channels"),
-        ((), (1,), "at least one channel"),
-        ((0,), (1, 1), "twice"),
-        ((0.5,), (1,), "channel indices"),
-    ],
-)
-def test_bad_channel_roles_get_a_clear_error(protein, marker, message):
-    with pytest.raises(ValueError, match=message):
-        check_channel_roles(protein, marker, n_channels=2)
-
-
-def test_single_int_channel_roles_are_accepted():
-    assert check_channel_roles(2, [0, 1], n_channels=3) == ((2,), (0, 1))

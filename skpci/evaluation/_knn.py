@@ -43,15 +43,38 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
     scores : dict
         ``accuracy``, ``accuracy_std``, ``balanced_accuracy``,
         ``balanced_accuracy_std`` and ``n_folds``.
+
+    Raises
+    ------
+    ValueError
+        If there is a single class, or a fold tests a class that none of
+        its training samples has (e.g. every image is its own class and
+        folds are by image): such scores would be meaningless.
     """
     features, labels, groups = np.asarray(features), np.asarray(labels), np.asarray(groups)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise ValueError(
+            f"A classification benchmark needs at least two classes; the labels hold {len(classes)} "
+            f"({', '.join(map(str, classes[:1]))}). Label the cells by what differs between them."
+        )
     if cv is None:
         cv = StratifiedGroupKFold(n_splits=min(5, len(np.unique(groups))))
+    splits = list(cv.split(features, labels, groups))
+    unseen = sorted({str(label) for train, test in splits
+                     for label in np.setdiff1d(labels[test], labels[train])})
+    if unseen:
+        raise ValueError(
+            f"{len(unseen)} of {len(classes)} classes (e.g. {', '.join(unseen[:3])}) are tested in a fold "
+            "whose training part has no sample of them, so they can never be predicted right: each lies in "
+            "a single fold group. Fold by a finer group (e.g. image rather than folder), or leave out classes "
+            "with one group."
+        )
     model = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=n_neighbors))
     predicted = np.empty_like(labels)
     tested = np.zeros(len(labels), dtype=bool)
     fold_accuracy, fold_balanced = [], []
-    for train, test in cv.split(features, labels, groups):
+    for train, test in splits:
         predicted[test] = clone(model).fit(features[train], labels[train]).predict(features[test])
         tested[test] = True
         fold_accuracy.append(accuracy_score(labels[test], predicted[test]))

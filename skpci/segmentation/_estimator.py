@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
 from .._validation import BOOLEAN, N_JOBS, NONE, VERBOSE, Interval, Options, validate_params
-from ..store import CropStore
+from ..store import CropStore, check_image_records
 from ._fields import BORDERS, crop_field, crop_field_for_store, segment_field
 from ._nuclei import THRESHOLDS
 
@@ -186,11 +186,10 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         """
         params = self._segment_params()
         fields = _as_field_list(X)
-        names = _field_names(fields) if names is None else [str(name) for name in names]
+        names, groups, labels, metadata = check_image_records(
+            len(fields), names=_field_names(fields) if names is None else names, groups=groups, labels=labels,
+            metadata=metadata, what="field")
         records = {"groups": groups, "labels": labels, "metadata": metadata}
-        for key, values in (("names", names), *records.items()):
-            if values is not None and len(values) != len(fields):
-                raise ValueError(f"{key} must hold one entry per field: {len(values)} for {len(fields)} fields.")
         if len(set(names)) != len(names):
             raise ValueError("Field names must be unique; pass names= to tell repeated paths apart.")
         if not (isinstance(images_per_shard, Integral) and images_per_shard >= 1):
@@ -208,8 +207,7 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
             store.append(
                 [crops for _, (crops, _) in pending], names=[names[i] for i in indices],
                 centroids=[centroids for _, (_, centroids) in pending],
-                **{key: None if values is None else [values[i] for i in indices]
-                   for key, values in records.items()},
+                **{key: [values[i] for i in indices] for key, values in records.items()},
             )
             pending.clear()
 

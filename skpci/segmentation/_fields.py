@@ -18,6 +18,7 @@ import numpy as np
 from skimage import measure, transform
 
 from ..io import read_image
+from ..preprocessing import check_pixel_dtype
 from ._nuclei import segment_nuclei
 
 BORDERS = ("drop", "pad")
@@ -88,8 +89,13 @@ def load_field(field, *, name="image"):
         image = image[..., np.newaxis]
     if image.ndim != 3:
         raise ValueError(f"{name}: expected an image of shape (height, width, channels), got {image.shape}.")
-    if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool):
-        raise ValueError(f"{name}: expected numeric pixels, got dtype {image.dtype}.")
+    check_pixel_dtype(image.dtype, name)
+    if image.shape[-1] > min(image.shape[:2]):
+        raise ValueError(
+            f"{name}: an image of shape {image.shape} would have {image.shape[-1]} channels of "
+            f"{image.shape[0]}x{image.shape[1]} px, which looks channels-first; fields are channels-last "
+            "(height, width, channels). Use np.moveaxis(image, 0, -1)."
+        )
     return image
 
 

@@ -27,14 +27,18 @@ class Checkpoint(EpochRecord):
         a checkpoint of another run is refused.
     weights : list of ndarray, optional
         The weights before training (see :class:`EpochRecord`).
+    epochs : int, optional
+        Epochs the run asks for, recorded with each state. The fingerprint
+        leaves them out, so a run may continue with more epochs.
     """
 
     FILE = "checkpoint.npz"
 
-    def __init__(self, directory, fingerprint, weights=None):
+    def __init__(self, directory, fingerprint, weights=None, epochs=None):
         super().__init__(weights)
         self.path = Path(directory) / self.FILE
         self.fingerprint = fingerprint
+        self.epochs = epochs
 
     def read_state(self):
         """The JSON record of the saved checkpoint, or None when there is none."""
@@ -73,8 +77,8 @@ class Checkpoint(EpochRecord):
     def save(self, model, epoch, losses):
         """Write the state after ``epoch`` completed epochs."""
         weights = model.get_weights()
-        state = {"fingerprint": self.fingerprint, "epoch": epoch, "losses": list(losses),
-                 "n_weights": len(weights)}
+        state = {"fingerprint": self.fingerprint, "epoch": epoch, "epochs_requested": self.epochs,
+                 "losses": list(losses), "n_weights": len(weights)}
         arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
         arrays.update({f"optimizer_{i}": keras.ops.convert_to_numpy(v)
                        for i, v in enumerate(model.optimizer.variables)})

@@ -8,6 +8,7 @@ touches global random state.
 import warnings
 
 import numpy as np
+import pandas as pd
 
 
 def encode_groups(groups, n_cells):
@@ -30,7 +31,16 @@ def encode_groups(groups, n_cells):
             f"groups must hold one id per cell: got {groups.shape[0] if groups.ndim else 'a scalar'} "
             f"ids for {n_cells} cells."
         )
-    _, codes = np.unique(groups, return_inverse=True)
+    missing = np.flatnonzero(pd.isna(groups))
+    if len(missing):
+        raise ValueError(
+            f"groups: {len(missing)} cell(s) have no group id (NaN or None), e.g. cells {missing[:5].tolist()}; "
+            "give every cell the id of its image (or group), or leave those cells out."
+        )
+    try:
+        _, codes = np.unique(groups, return_inverse=True)
+    except TypeError:  # ids of mixed types (str and int...) cannot be sorted, only told apart
+        codes, _ = pd.factorize(groups.astype(object))
     return codes.astype(np.int64).ravel()
 
 

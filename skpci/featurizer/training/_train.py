@@ -96,8 +96,16 @@ def train_weights(crops, channel_order, initial_weights, architecture, settings,
                 # Not the epochs: a run may be resumed with more of them.
                 fingerprint = joblib.hash((data_key, channel_order, initial_weights, architecture, seed,
                                            replace(settings, epochs=0), n_devices))
-                record = Checkpoint(checkpoint_dir, fingerprint, initial_weights)
+                # A run asked for more epochs continues where the checkpoint ended; asked for fewer, refuses.
+                record = Checkpoint(checkpoint_dir, fingerprint, initial_weights, settings.epochs)
                 initial_epoch = record.restore(model)
+                if initial_epoch > settings.epochs:
+                    raise ValueError(
+                        f"{str(checkpoint_dir)!r} holds {initial_epoch} completed epochs of this run, more than "
+                        f"the {settings.epochs} requested, and training cannot go back. Ask for epochs >= "
+                        f"{initial_epoch} to use it, or give another checkpoint_dir (or empty this one) to "
+                        f"train {settings.epochs} epochs."
+                    )
         try:
             with scope():
                 train_epochs(model, batches, settings.epochs, verbose=verbose, callbacks=[record],
