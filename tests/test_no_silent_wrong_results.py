@@ -33,6 +33,22 @@ def test_nan_crops_never_enter_a_store(tmp_path, synthetic_crops):
     assert len(store.refresh()) == len(bags[0])
 
 
+def test_nan_written_into_a_store_by_another_tool_stops_fit_and_transform(tmp_path, synthetic_crops):
+    import h5py
+
+    store = CropStore.from_bags(tmp_path / "store", [bag.astype(np.float32) for bag in synthetic_crops.bags[:3]])
+    store.close()
+    shard = next(store.path.glob("*.h5"))
+    with h5py.File(shard, "a") as file:
+        file["crops"][7, 3, 3, 1] = np.nan
+    store = CropStore(store.path)
+    featurizer = PairedInpaintingFeaturizer(epochs=1, **FAST)
+    with pytest.raises(ValueError, match=r"cells 0\.\.\d+: contains NaN"):
+        featurizer.fit(store)
+    with pytest.raises(ValueError, match="contains NaN"):
+        featurizer.set_params(epochs=0).fit(store).transform(store)
+
+
 @pytest.mark.parametrize("bad, message", [
     (lambda bag: bag.astype(np.complex64), "complex"),
     (lambda bag: bag.astype("m8[s]"), "real numeric"),

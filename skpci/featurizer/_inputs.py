@@ -179,7 +179,8 @@ class StoreInput(CropInput):
 
     def blocks(self, block_size):
         for start in range(0, self.n_cells, block_size):
-            yield [self.store.read(start, start + block_size)]
+            stop = min(start + block_size, self.n_cells)
+            yield [check_crops(self.store.read(start, stop), name=f"{self.store!r}, cells {start}..{stop - 1}")]
 
     def group_codes(self):
         return encode_groups(self.store.cells["group"].to_numpy(dtype=str), self.n_cells)

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ...preprocessing import prepare_crop_stacks
+from ...preprocessing import check_crops, prepare_crop_stacks
 
 #: Number of prepared blocks a store source keeps in memory (current, next, one spare).
 _CACHED_BLOCKS = 3
@@ -326,6 +326,15 @@ class StoreCrops(_BlockSource):
         self._pending = {}
         self._lock = threading.Lock()
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skpci-store-reader")
+        if np.issubdtype(store.dtype, np.floating):
+            self._check_finite()
+
+    def _check_finite(self):
+        """Refuse NaN and infinities before training: a store written by another tool (or an older
+        skpci) may hold them, and one would poison the weights. Integer stores cannot."""
+        for index in range(self.n_blocks):
+            start, stop = self.bounds[index], self.bounds[index + 1]
+            check_crops(self.store.read(start, stop), name=f"{self.store!r}, cells {start}..{stop - 1}")
 
     def _read_block(self, index):
         crops = self.store.read(self.bounds[index], self.bounds[index + 1])
