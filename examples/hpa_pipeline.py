@@ -56,9 +56,11 @@ def main(fields_folder=None, scale=0.5, crop_size=32, n_jobs=2):
                                   border="pad", n_jobs=n_jobs, verbose=1)
         bags = segmenter.fit_transform(fields)  # each worker reads its own files
         print("cells per field:", [len(bag) for bag in bags])
-        # Network channels: HPA green is the protein; blue and red are the markers.
+        # The bundled model's channels are protein, nucleus and cytosol; HPA names them green, blue and
+        # red (yellow, the ER, stays unused). Named channels are matched by name, never by position.
         featurizer = PairedInpaintingFeaturizer.from_pretrained(
-            "synthetic-32", protein_channels=(1,), marker_channels=(0, 2), layer="conv3_1")
+            "synthetic-32", channel_names=list(HPA_CHANNELS), layer="conv3_1",
+            channel_map={"protein": "green", "nucleus": "blue", "cytosol": "red"})
         profiles = featurizer.set_output(transform="pandas").fit_transform(bags)
         profiles.index = field_ids
         if labels:

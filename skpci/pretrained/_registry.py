@@ -30,6 +30,8 @@ class PublishedModel:
 
 
 _AUTHORS = "https://raw.githubusercontent.com/alexxijielu/paired_cell_inpainting/master"
+#: The authors' HPA loader stacks the antibody (green), nucleus (blue) and microtubule (red) images.
+HPA_CHANNELS = ("green", "blue", "red")
 
 #: Model names that ``weights=`` and ``from_pretrained`` resolve.
 REGISTRY = {
@@ -48,11 +50,13 @@ REGISTRY = {
         f"{_AUTHORS}/human_model/pretrained_weights/model_weights.h5", "lu2019-human.h5",
         "The authors' Human Protein Atlas model (3 + 2 channels, 64 px).",
         Architecture(n_protein_channels=1, n_marker_channels=2, input_size=64),
+        channel_names=HPA_CHANNELS,
     ),
     "lu2019-human-filtered": PublishedModel(
         f"{_AUTHORS}/human_model/pretrained_weights/filtered_model_weights.h5", "lu2019-human-filtered.h5",
         "The authors' HPA model trained with variable proteins filtered out; better features.",
         Architecture(n_protein_channels=1, n_marker_channels=2, input_size=64),
+        channel_names=HPA_CHANNELS,
     ),
 }
 

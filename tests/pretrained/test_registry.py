@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from skpci import pretrained
+from skpci.channels import match_channels
 
 
 def test_bundled_model_card_matches_the_demo_layout():
@@ -34,3 +35,21 @@ def test_bundled_model_loads_after_a_regular_install_outside_the_source_tree(tmp
     installed_from, shape = run.stdout.strip().splitlines()[-2:]
     assert installed_from.startswith(str(target))
     assert shape == "(2, 384)"
+
+
+@pytest.mark.parametrize("name, channels", [
+    ("lu2019-yeast", ("gfp", "rfp")),
+    ("lu2019-human", ("green", "blue", "red")),
+    ("lu2019-human-filtered", ("green", "blue", "red")),
+    ("synthetic-32", ("protein", "nucleus", "cytosol")),
+])
+def test_registered_models_name_their_channels_without_fetching(name, channels, monkeypatch, tmp_path):
+    monkeypatch.setenv("SKPCI_CACHE_DIR", str(tmp_path))  # an empty cache: nothing is downloaded
+    info = pretrained.describe(name)
+    assert info["channel_names"] == channels and info["n_channels_in"] == len(channels)
+    # An HPA store segmented as blue, green, red, yellow feeds the human model by name
+    if channels[0] == "green":
+        order = match_channels(info["protein_channels"] + info["marker_channels"], model_names=channels,
+                               n_model=3, data_names=("blue", "green", "red", "yellow"), n_data=4)
+        assert order == (1, 0, 2)
+    assert not any(tmp_path.iterdir())
