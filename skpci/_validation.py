@@ -138,8 +138,9 @@ PATH = Predicate(_is_path, "a path")
 MEMORY = Predicate(lambda value: _is_path(value) or callable(getattr(value, "cache", None)),
                    "a folder path or a joblib.Memory")
 CHANNELS = Predicate(_is_channel_list, "a channel index (int) or name (str), or a tuple of them")
-CHANNEL_NAMES = Predicate(lambda value: not isinstance(value, (str, bytes)) and all(isinstance(v, str) for v in value),
-                          "a list of channel names (str)")
+CHANNEL_NAMES = Predicate(lambda value: isinstance(value, (list, tuple, np.ndarray))
+                          and all(isinstance(v, str) for v in value),
+                          "a list of channel names (str), in channel order")
 CHANNEL_MAP = Predicate(lambda value: all(_is_channel(k) and _is_channel(v) for k, v in value.items()),
                         "a dict {model channel: data channel}, each a name (str) or index (int)")
 

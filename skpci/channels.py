@@ -53,6 +53,8 @@ def check_channel_names(names, n_channels=None, *, what="channel_names"):
         return None
     if isinstance(names, (str, bytes)):
         raise ValueError(f"{what} must be a list of names, one per channel; got the string {names!r}.")
+    if isinstance(names, (set, frozenset, dict)) or not hasattr(names, "__len__"):
+        raise ValueError(f"{what} must be a list of names in channel order; a {type(names).__name__} has no order.")
     names = tuple(names)
     bad = [name for name in names if not isinstance(name, str) or not name.strip()]
     if bad:

@@ -22,6 +22,7 @@ from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 
 from ._files import decode_strings
+from .channels import check_channel_names
 
 _IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -92,7 +93,7 @@ def read_cell_crops(root, channels, *, n_jobs=None):
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"No such folder: {str(root)!r}.")
-    channels = tuple(channels)
+    channels = check_channel_names(channels, what="channels")
     found = defaultdict(dict)
     for path in sorted(root.glob("*/*")):
         if path.suffix.lower() not in _IMAGE_SUFFIXES:
@@ -161,7 +162,15 @@ def list_fields(root, channels, *, channel_pattern=r"_(?P<channel>[^_]+)$", recu
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"No such folder: {str(root)!r}.")
-    pattern = re.compile(channel_pattern)
+    try:
+        pattern = re.compile(channel_pattern)
+    except re.error as error:
+        raise ValueError(f"The channel pattern {channel_pattern!r} is not a valid regular expression: "
+                         f"{error}.") from None
+    if "channel" not in pattern.groupindex:
+        raise ValueError(f"The channel pattern {channel_pattern!r} needs a group (?P<channel>...) that captures "
+                         "the channel name, e.g. r'_(?P<channel>[^_]+)$'.")
+    channels = check_channel_names(channels, what="channels")
     found = defaultdict(dict)
     for path in sorted(root.rglob("*") if recursive else root.glob("*")):
         if path.suffix.lower() not in _IMAGE_SUFFIXES:

@@ -48,16 +48,16 @@ def check_crops(crops, *, name="crops", n_channels=None):
             f"got an array of shape {crops.shape}.{hint}"
         )
     height, width = crops.shape[1:3]
-    if crops.shape[0] and min(height, width) < MIN_CROP_SIZE:
-        raise ValueError(
-            f"{name}: crops of {height}x{width} pixels are too small; "
-            f"they must be at least {MIN_CROP_SIZE}x{MIN_CROP_SIZE}."
-        )
     if crops.shape[-1] > min(height, width):
         raise ValueError(
             f"{name}: {crops.shape[-1]} channels in {height}x{width} px crops (array of shape {crops.shape}) "
             "looks like channels-first data; crops are channels-last: (n_cells, height, width, channels). "
             "Use np.moveaxis(crops, 1, -1)."
+        )
+    if crops.shape[0] and min(height, width) < MIN_CROP_SIZE:
+        raise ValueError(
+            f"{name}: crops of {height}x{width} pixels are too small; "
+            f"they must be at least {MIN_CROP_SIZE}x{MIN_CROP_SIZE}."
         )
     if n_channels is not None and crops.shape[-1] != n_channels:
         raise ValueError(

@@ -29,6 +29,7 @@ channel names) and may hold feature files, one per set of layers::
 """
 
 import json
+import numbers
 import os
 import re
 from pathlib import Path
@@ -101,8 +102,11 @@ class CropStore:
                     f"{str(self.path)!r} is not a crop store: it has no {_MANIFEST}. Create one with "
                     "CropStore.create(path) or CellSegmenter.to_store(images, path)."
                 )
-            info = json.loads(manifest.read_text())
-            if info.get("format") != FORMAT:
+            try:
+                info = json.loads(manifest.read_text())
+            except (OSError, ValueError) as error:
+                raise ValueError(f"Cannot read the crop store manifest {str(manifest)!r}: {error}") from error
+            if not isinstance(info, dict) or info.get("format") != FORMAT:
                 raise ValueError(f"{str(manifest)!r} does not describe a crop store.")
             self.channel_names = info.get("channel_names")
         elif self.path.is_file():
@@ -194,9 +198,13 @@ class CropStore:
         if centroids is None:
             centroid = np.full((counts.sum(), 2), np.nan, dtype=np.float32)
         else:
-            centroid = np.concatenate([np.asarray(c, dtype=np.float32).reshape(-1, 2) for c in centroids])
-            if len(centroid) != counts.sum():
-                raise ValueError("centroids must hold one (row, col) per cell.")
+            centroids = [np.asarray(c, dtype=np.float32) for c in centroids]
+            if len(centroids) != n_images or any(c.shape != (n, 2) for c, n in zip(centroids, counts)):
+                raise ValueError(
+                    "centroids must hold one (n_cells, 2) array of (row, col) per image; got shapes "
+                    f"{[c.shape for c in centroids][:5]} for images of {counts[:5].tolist()} cells."
+                )
+            centroid = np.concatenate(centroids) if n_images else np.zeros((0, 2), np.float32)
         crops = np.concatenate(bags)
         shard_path = self.path / _SHARD_NAME.format(self._next_shard_number())
         with atomic_file(shard_path) as temporary:
@@ -240,8 +248,15 @@ class CropStore:
         path = Path(path)
         names = [f"image-{i}" for i in range(len(bags))] if names is None else names
         if path.suffix.lower() not in (".h5", ".hdf5"):
+            existed = path.exists()
             store = cls.create(path, channel_names=channel_names)
-            store.append(bags, names=names, **records)
+            try:
+                store.append(bags, names=names, **records)
+            except BaseException:
+                store.close()
+                if not existed:
+                    discard_if_empty(path)  # a refused write leaves nothing, so a retry can succeed
+                raise
             return store
         if path.exists():
             raise FileExistsError(f"{str(path)!r} exists.")
@@ -346,8 +361,11 @@ class CropStore:
 
     def read(self, start=0, stop=None):
         """The crops of cells ``start`` to ``stop`` (stored order), in their stored dtype."""
+        for name, value in (("start", start), ("stop", stop)):
+            if value is not None and (not isinstance(value, numbers.Integral) or value < 0):
+                raise ValueError(f"{name} must be a cell index (an int >= 0), got {value!r}.")
         stop = len(self) if stop is None else min(int(stop), len(self))
-        start = max(int(start), 0)
+        start = int(start)
         parts = [self._open(self._shards[index])["crops"][low:high]
                  for index, low, high in ranges_in_stacks(self._offsets, start, stop)]
         if not parts:
@@ -357,6 +375,8 @@ class CropStore:
 
     def read_image(self, index):
         """The bag of crops of image ``index``."""
+        if not isinstance(index, numbers.Integral) or not -self.n_images <= index < self.n_images:
+            raise IndexError(f"Image {index!r} is not in {self!r}: give an int in 0..{self.n_images - 1}.")
         row = self.images.iloc[index]
         return self.read(row["start"], row["start"] + row["n_cells"])
 
@@ -427,6 +447,14 @@ class CropStore:
             )
 
 
+def discard_if_empty(path):
+    """Remove a store folder that holds nothing but its manifest: what a refused first write leaves."""
+    path = Path(path)
+    if path.is_dir() and [p.name for p in path.iterdir()] == [_MANIFEST]:
+        (path / _MANIFEST).unlink()
+        path.rmdir()
+
+
 def check_image_records(n_images, *, names, groups=None, labels=None, metadata=None, what="image"):
     """Check the per-image records of a write: one real value per image.
 
@@ -449,6 +477,8 @@ def check_image_records(n_images, *, names, groups=None, labels=None, metadata=N
         if len(values) != n_images:
             raise ValueError(f"{field} must hold one entry per {what}: {len(values)} for {n_images} {what}s.")
         if field == "metadata":
+            if not all(isinstance(value, dict) for value in values):
+                raise ValueError(f"metadata must hold one dict per {what} (JSON-serializable records).")
             checked[field] = values
             continue
         missing = [i for i, value in enumerate(values)

@@ -12,7 +12,6 @@ import pandas as pd
 
 from .. import pretrained
 from .._files import check_table_suffix, write_table
-from ..channels import match_channels
 from ..evaluation import brightness_features, handcrafted_features, knn_scores, layer_benchmark
 from ..featurizer import PairedInpaintingFeaturizer
 from ..io import bags_by, list_fields, read_cell_crops
@@ -64,10 +63,26 @@ def _store_channel_names(store, channels):
     return None  # the store's own names; roles and models find channels by them
 
 
+def _check_model_output(output, overwrite):
+    """Refuse, before any training, an output that exists, unless it is a model directory to overwrite."""
+    output = Path(output)
+    if not output.exists() and not output.is_symlink():
+        return
+    if not (output.is_dir() and (output / "model_card.json").is_file()):
+        raise ValueError(f"{str(output)!r} exists and is not a model directory; skpci fit writes a new model "
+                         "directory and replaces only an existing one. Choose another -o.")
+    if not overwrite:
+        raise ValueError(f"The model directory {str(output)!r} exists; pass --overwrite to replace it.")
+
+
 def fit_command(crops, output, *, channels, protein, markers, group_by="folder", input_size=64, epochs=30,
                 batch_size=64, seed=0, checkpoint_dir=None, start_from=None, devices=None, n_jobs=None,
-                verbose=1, echo=print):
+                overwrite=False, verbose=1, echo=print):
     """Train on a crop store or folder and save a model directory; returns its path."""
+    for option, names in (("--protein", protein), ("--markers", markers)):
+        if not names:
+            raise ValueError(f"{option} needs at least one channel name.")
+    _check_model_output(output, overwrite)
     store = _open_store(crops)
     if store is not None:
         channel_names = _store_channel_names(store, channels)
@@ -90,15 +105,16 @@ def fit_command(crops, output, *, channels, protein, markers, group_by="folder",
         epochs=epochs, batch_size=batch_size, random_state=seed, checkpoint_dir=checkpoint_dir,
         weights=start_from, devices=devices, n_jobs=n_jobs, verbose=verbose,
     ).fit(X, **fit_params)
-    path = featurizer.save_pretrained(output, overwrite=True, training_data=described)
+    path = featurizer.save_pretrained(output, overwrite=overwrite, training_data=described)
     losses = featurizer.history_["loss"]
     if losses:
         echo(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs")
     echo(f"model written to {path}")
     if len(losses) < epochs:
-        resume = " with the same --checkpoint-dir" if checkpoint_dir is not None else ""
+        resume = " with the same --checkpoint-dir and --overwrite" if checkpoint_dir is not None else " with --overwrite"
         echo(f"Training was interrupted after {len(losses)} of {epochs} epochs; the model holds the last "
-             f"completed epoch. Run the same command{resume} to {'resume' if resume else 'start over'}.")
+             f"completed epoch. Run the same command{resume} to "
+             f"{'resume' if checkpoint_dir is not None else 'start over'}.")
         raise KeyboardInterrupt
     return path
 
@@ -141,27 +157,40 @@ def features_command(crops, model, output, *, layer="conv3_1", per="cell", chann
 
 def benchmark_command(crops, model, *, channels=None, labels="folder", folds="image", layers=None,
                       n_jobs=None, echo=print):
-    """kNN localization benchmark of a model's layers against baselines on a crop folder."""
-    data = _read_for_model(crops, model, channels, n_jobs)
-    featurizer = PairedInpaintingFeaturizer.from_pretrained(
-        model, channel_names=list(data.channel_names), n_jobs=n_jobs,
-        channel_map=_model_channel_map(model, channels) if channels else None)
-    featurizer.fit(data.cells)  # epochs=0: loads the weights and matches the channels; trains nothing
-    table = data.cell_table
-    y = table[labels].to_numpy()
-    groups = (table["folder"] + "/" + table["image"]).to_numpy() if folds == "image" else table[folds].to_numpy()
-    protein = match_channels(featurizer.protein_channels_, model_names=featurizer.channel_names_,
-                             n_model=featurizer.n_channels_in_, data_names=data.channel_names,
-                             n_data=len(data.channel_names), channel_map=featurizer.channel_map)
-    result = pd.concat([
-        layer_benchmark(featurizer, data.cells, y, groups, name=Path(str(model)).name,
-                        **({"layers": layers} if layers else {})),
-        pd.DataFrame([
-            {"features": "hand-crafted", "layer": "-",
-             **knn_scores(handcrafted_features(data.cells, protein, n_jobs=n_jobs), y, groups)},
-            {"features": "brightness", "layer": "-", **knn_scores(brightness_features(data.cells, protein), y, groups)},
-        ]),
-    ], ignore_index=True)
+    """kNN localization benchmark of a model's layers against baselines on a crop store or folder.
+
+    In a store, ``labels="folder"`` is each field's recorded label (``skpci
+    segment --label-from folder``) and ``folds="folder"`` its pairing group.
+    """
+    store = _open_store(crops)
+    if store is not None:
+        featurizer = PairedInpaintingFeaturizer.from_pretrained(model, n_jobs=n_jobs)
+        featurizer.set_params(**_store_channels_for_model(store, model, channels))
+        X = store
+        records = store.cells.assign(label=store.images["label"].to_numpy()[store.cells["image"].to_numpy()])
+        if labels == "folder" and (records["label"] == "").any():
+            raise ValueError(f"{store!r} records no label for some fields; segment with --label-from folder, or "
+                             "benchmark by --labels image.")
+        y = records["label" if labels == "folder" else "source"].to_numpy()
+        groups = records["source" if folds == "image" else "group"].to_numpy()
+    else:
+        data = _read_for_model(crops, model, channels, n_jobs)
+        featurizer = PairedInpaintingFeaturizer.from_pretrained(
+            model, channel_names=list(data.channel_names), n_jobs=n_jobs,
+            channel_map=_model_channel_map(model, channels) if channels else None)
+        X, table = data.cells, data.cell_table
+        y = table[labels].to_numpy()
+        groups = (table["folder"] + "/" + table["image"]).to_numpy() if folds == "image" else table[folds].to_numpy()
+    featurizer.fit(X)  # epochs=0: loads the weights and matches the channels; trains nothing
+    features = layer_benchmark(featurizer, X, y, groups, name=Path(str(model)).name,
+                               **({"layers": layers} if layers else {}))
+    cells = store.read() if store is not None else X  # the baselines work in memory
+    protein, _ = featurizer.input_channels(X)
+    result = pd.concat([features, pd.DataFrame([
+        {"features": "hand-crafted", "layer": "-",
+         **knn_scores(handcrafted_features(cells, protein, n_jobs=n_jobs), y, groups)},
+        {"features": "brightness", "layer": "-", **knn_scores(brightness_features(cells, protein), y, groups)},
+    ])], ignore_index=True)
     echo(f"{len(y)} cells, {len(np.unique(y))} classes ({labels}), folds by {folds}; "
          f"chance {1 / len(np.unique(y)):.3f}")
     echo(result.drop(columns="n_folds").round(3).to_string(index=False))

@@ -76,11 +76,13 @@ def _parser():
                     "their folder (a strain or well) or image.",
         epilog="example:\n  skpci fit yeast_toy -o yeast-model --channels gfp,rfp --protein gfp "
                "--markers rfp --epochs 30\n  (Ctrl-C stops after the current batch, writes the model of the last "
-               "completed epoch and exits with 130;\n  with --checkpoint-dir the same command resumes)",
+               "completed epoch and exits with 130;\n  with --checkpoint-dir the same command with --overwrite resumes)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("crops", help=crops_help)
-    fit.add_argument("-o", "--output", required=True, help="model directory to write")
+    fit.add_argument("-o", "--output", required=True, help="model directory to write (a new path)")
+    fit.add_argument("--overwrite", action="store_true",
+                     help="replace the model directory at --output (nothing else is ever replaced)")
     fit.add_argument("--channels", help="a crop folder's channel file suffixes, comma-separated, e.g. gfp,rfp "
                                         "(a store names its own channels; --protein and --markers pick among them)")
     fit.add_argument("--protein", required=True, help="protein channel name(s), comma-separated")
@@ -197,7 +199,7 @@ def main(argv=None):
                         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                         checkpoint_dir=args.checkpoint_dir, start_from=args.from_pretrained, n_jobs=args.jobs,
                         devices=int(args.devices) if args.devices and args.devices.isdigit() else args.devices,
-                        verbose=0 if args.quiet else 1)
+                        overwrite=args.overwrite, verbose=0 if args.quiet else 1)
         elif args.command == "features":
             from ._commands import features_command
 

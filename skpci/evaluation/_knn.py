@@ -51,18 +51,24 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
         its training samples has (e.g. every image is its own class and
         folds are by image): such scores would be meaningless.
     """
-    features, labels, groups = np.asarray(features), np.asarray(labels), np.asarray(groups)
+    features = np.asarray(features)
+    if features.ndim != 2:
+        raise ValueError(f"features must be 2-D (n_samples, n_features), got shape {features.shape}.")
+    labels, class_names = _codes(labels, "labels", len(features))
+    groups, _ = _codes(groups, "groups", len(features))
+    if len(np.unique(groups)) < 2:
+        raise ValueError("Cross-validation needs at least two fold groups (images or fields); groups holds one.")
     classes = np.unique(labels)
     if len(classes) < 2:
         raise ValueError(
             f"A classification benchmark needs at least two classes; the labels hold {len(classes)} "
-            f"({', '.join(map(str, classes[:1]))}). Label the cells by what differs between them."
+            f"({', '.join(map(str, class_names[:1]))}). Label the cells by what differs between them."
         )
     if cv is None:
         cv = StratifiedGroupKFold(n_splits=min(5, len(np.unique(groups))))
     splits = list(cv.split(features, labels, groups))
-    unseen = sorted({str(label) for train, test in splits
-                     for label in np.setdiff1d(labels[test], labels[train])})
+    unseen = sorted({str(class_names[code]) for train, test in splits
+                     for code in np.setdiff1d(labels[test], labels[train])})
     if unseen:
         raise ValueError(
             f"{len(unseen)} of {len(classes)} classes (e.g. {', '.join(unseen[:3])}) are tested in a fold "
@@ -89,6 +95,22 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
         "balanced_accuracy_std": float(np.std(fold_balanced)) if fold_balanced else float("nan"),
         "n_folds": len(fold_accuracy),
     }
+
+
+def _codes(values, name, n_samples):
+    """Ids of any hashable type as integer codes, refusing missing ones (which would merge)."""
+    values = np.asarray(values)
+    if values.ndim != 1 or len(values) != n_samples:
+        raise ValueError(f"{name} must be 1-D with one entry per sample: got shape {values.shape} for "
+                         f"{n_samples} samples.")
+    missing = np.flatnonzero(pd.isna(values))
+    if len(missing):
+        raise ValueError(f"{name} has no value (None or NaN) for {len(missing)} sample(s), e.g. {missing[:5].tolist()}.")
+    try:
+        codes, uniques = pd.factorize(values, sort=True)  # sorted, as scikit-learn orders classes
+    except TypeError:  # mixed types are told apart, not sorted
+        codes, uniques = pd.factorize(values)
+    return codes, np.asarray(uniques, dtype=object)
 
 
 def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, name="skpci",

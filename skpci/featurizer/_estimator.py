@@ -245,7 +245,7 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         "channel_map": [CHANNEL_MAP, NONE],
         "input_size": [Interval(Integral, 8, None, multiple_of=4)],
         "layer": [Predicate(valid_layers, f"one of {', '.join(FEATURE_LAYERS)} (the source encoder's "
-                                          "convolutions) or a list of them")],
+                                          "convolutions) or a list of them without repeats")],
         "pooling": [Options(POOLINGS)],
         "aggregate": [Options(tuple(AGGREGATES))],
         "epochs": [Interval(Integral, 0, None)],
@@ -620,6 +620,32 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
             features = aggregate(features, data.image_of_cell(), len(records), self.aggregate)
         return write_features(path, features, records, layers=layers, pooling=self.pooling, per=per,
                               **data.feature_file_attributes())
+
+    def input_channels(self, X):
+        """Which channels of ``X`` the network reads, as matched by ``channel_map``, name or position.
+
+        Parameters
+        ----------
+        X : list of ndarray, ndarray of shape (n_cells, h, w, C), or CropStore
+
+        Returns
+        -------
+        protein, markers : tuple of int
+            Indices into the channels of ``X``: the protein channels (the
+            target the network predicts) and the markers, in the network's order.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> featurizer = PairedInpaintingFeaturizer.from_pretrained(
+        ...     "synthetic-32", channel_names=["cytosol", "protein", "dna"], channel_map={"nucleus": "dna"})
+        >>> featurizer.fit(np.zeros((2, 32, 32, 3))).input_channels(np.zeros((2, 32, 32, 3)))
+        ((1,), (2, 0))
+        """
+        check_is_fitted(self, "model_")
+        validate_params(self, ("channel_names", "channel_map"))
+        order, markers = self._data_channels(as_crop_input(X, channel_names=self.channel_names))
+        return order[:len(self.protein_channels_)], markers
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features, such as ``conv4_1_17``.

@@ -29,7 +29,8 @@ def feature_layers(layer):
 def valid_layers(layer):
     """Whether ``layer`` names one or more source-encoder convolutions."""
     layers = feature_layers(layer)
-    return bool(layers) and all(isinstance(name, str) and name in FEATURE_LAYERS for name in layers)
+    return (bool(layers) and len(set(layers)) == len(layers)
+            and all(isinstance(name, str) and name in FEATURE_LAYERS for name in layers))
 
 
 def feature_names(layers):

@@ -152,7 +152,8 @@ class MemoryInput(CropInput):
         if self.per_bag:
             return pd.DataFrame({"image": np.arange(len(self._stacks)), "n_cells": self.bag_sizes})
         codes = self.image_of_cell()
-        return pd.DataFrame({"group": np.unique(self.groups), "n_cells": np.bincount(codes)})
+        _, first = np.unique(codes, return_index=True)  # ids may mix types, so they are never sorted
+        return pd.DataFrame({"group": self.groups[first], "n_cells": np.bincount(codes)})
 
 
 class StoreInput(CropInput):
@@ -282,7 +283,7 @@ def _check_bags(X, n_channels):
             continue
         stacks.append(check_crops(bag, name=f"bag {i}", n_channels=n_channels))
     reference = next((s for s in stacks if s is not None), None)
-    if reference is None:
+    if reference is None or all(len(s) == 0 for s in stacks if s is not None):
         raise ValueError("Every bag in X is empty: there are no cells.")
     empty = np.zeros((0,) + reference.shape[1:], dtype=reference.dtype)
     stacks = [empty if s is None else s for s in stacks]

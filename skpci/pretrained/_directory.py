@@ -41,7 +41,7 @@ def read_card(directory):
         card = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise PretrainedModelError(f"Cannot read the model card {str(path)!r}: {error}") from error
-    if card.get("format") != CARD_FORMAT or "architecture" not in card:
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT or "architecture" not in card:
         raise PretrainedModelError(f"{str(path)!r} is not an skpci model card.")
     return card
 

@@ -1,6 +1,7 @@
 """`CellSegmenter`: whole fields in, one bag of single-cell crops per field out."""
 
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -8,7 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
 from .._validation import BOOLEAN, N_JOBS, NONE, VERBOSE, Interval, Options, validate_params
-from ..store import CropStore, check_image_records
+from ..store import CropStore, check_image_records, discard_if_empty
 from ._fields import BORDERS, crop_field, crop_field_for_store, segment_field
 from ._nuclei import THRESHOLDS
 
@@ -194,6 +195,7 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
             raise ValueError("Field names must be unique; pass names= to tell repeated paths apart.")
         if not (isinstance(images_per_shard, Integral) and images_per_shard >= 1):
             raise ValueError(f"images_per_shard must be a positive int, got {images_per_shard!r}.")
+        existed = Path(path).exists()
         store = CropStore.create(path, channel_names=channel_names, exist_ok=True)
         finished = set(store.images["name"])
         todo = [i for i, name in enumerate(names) if name not in finished]
@@ -213,12 +215,24 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
 
         progress = tqdm(zip(todo, results), total=len(todo), disable=not self.verbose,
                         desc="segmenting to store", unit="field")
-        for index, result in progress:
-            pending.append((index, result))
-            if len(pending) >= images_per_shard:
+        try:
+            for index, result in progress:
+                n_channels = result[0].shape[-1]
+                if store.channel_names is not None and n_channels != len(store.channel_names):
+                    raise ValueError(
+                        f"Field {names[index]!r} has {n_channels} channels, but the store names "
+                        f"{len(store.channel_names)} channels: {store.channel_names}. Give one name per channel."
+                    )
+                pending.append((index, result))
+                if len(pending) >= images_per_shard:
+                    write_pending()
+            if pending:
                 write_pending()
-        if pending:
-            write_pending()
+        except BaseException:
+            if not existed:
+                store.close()
+                discard_if_empty(path)  # a first run refused before any shard leaves nothing behind
+            raise
         return store
 
     def segment(self, image):

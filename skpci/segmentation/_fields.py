@@ -90,6 +90,8 @@ def load_field(field, *, name="image"):
     if image.ndim != 3:
         raise ValueError(f"{name}: expected an image of shape (height, width, channels), got {image.shape}.")
     check_pixel_dtype(image.dtype, name)
+    if 0 in image.shape:
+        raise ValueError(f"{name}: the image is empty (shape {image.shape}).")
     if image.shape[-1] > min(image.shape[:2]):
         raise ValueError(
             f"{name}: an image of shape {image.shape} would have {image.shape[-1]} channels of "

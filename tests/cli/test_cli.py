@@ -160,7 +160,7 @@ def test_ctrl_c_during_fit_saves_the_last_completed_epoch_and_exits_130(crop_fol
     training = json.loads((model / "model_card.json").read_text())["training"]
     assert 1 <= training["epochs"] == len(training["loss_history"]) < training["epochs_requested"] == 500
     assert f"interrupted after {training['epochs']} of 500 epochs" in out
-    assert "same --checkpoint-dir to resume" in out and "Traceback" not in err
+    assert "same --checkpoint-dir and --overwrite to resume" in out and "Traceback" not in err
 
 
 def test_command_errors_are_clear_and_debug_shows_the_traceback(crop_folder, tmp_path):

@@ -26,6 +26,8 @@ def encode_groups(groups, n_cells):
     codes : ndarray of int64, shape (n_cells,)
     """
     groups = np.asarray(groups)
+    if groups.ndim > 1:
+        raise ValueError(f"groups must be 1-D, one id per cell; got an array of shape {groups.shape}.")
     if groups.ndim != 1 or len(groups) != n_cells:
         raise ValueError(
             f"groups must hold one id per cell: got {groups.shape[0] if groups.ndim else 'a scalar'} "
