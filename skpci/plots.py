@@ -183,6 +183,7 @@ def plot_segmentation(image, segmentation, *, channel=0, title=None):
     -------
     figure : matplotlib.figure.Figure
     """
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
     from skimage.segmentation import find_boundaries
 
@@ -202,6 +203,14 @@ def plot_segmentation(image, segmentation, *, channel=0, title=None):
     axis.set_xlim(-0.5, plane.shape[1] - 0.5)  # padded crop boxes may reach past the field
     axis.set_ylim(plane.shape[0] - 0.5, -0.5)
     axis.set_axis_off()
-    axis.set_title(title or f"{segmentation.labels.max()} nuclei, {segmentation.n_cells} crops", fontsize=10)
+    axis.legend(handles=[
+        Line2D([], [], color=(1.0, 0.8, 0.0), linewidth=2, label="nucleus outline"),
+        Rectangle((0, 0), 1, 1, fill=False, edgecolor="tab:cyan", label="crop"),
+        Line2D([], [], marker="+", linestyle="", color="tab:red", label="centroid"),
+    ], loc="upper right", fontsize=8, framealpha=0.8)
+    counts = segmentation.counts()
+    dropped = counts["dropped_border"] + counts["dropped_small"]
+    axis.set_title(title or f"{counts['found']} nuclei found, {segmentation.n_cells} cropped, {dropped} dropped",
+                   fontsize=10)
     figure.tight_layout()
     return figure

@@ -64,6 +64,9 @@ class CropStore:
     ----------
     path : pathlib.Path
     channel_names : list of str or None
+    settings : dict or None
+        How the crops were made (``CellSegmenter.to_store`` records its
+        segmentation settings).
 
     See Also
     --------
@@ -109,8 +112,9 @@ class CropStore:
             if not isinstance(info, dict) or info.get("format") != FORMAT:
                 raise ValueError(f"{str(manifest)!r} does not describe a crop store.")
             self.channel_names = info.get("channel_names")
+            self.settings = info.get("settings")
         elif self.path.is_file():
-            self.channel_names = None
+            self.channel_names = self.settings = None
         else:
             raise FileNotFoundError(f"No crop store at {str(self.path)!r}.")
         self._handles = {}
@@ -120,7 +124,7 @@ class CropStore:
     # ------------------------------------------------------------ creating
 
     @classmethod
-    def create(cls, path, *, channel_names=None, exist_ok=False):
+    def create(cls, path, *, channel_names=None, exist_ok=False, settings=None):
         """Create an empty store folder (or open it when ``exist_ok``).
 
         Parameters
@@ -128,8 +132,12 @@ class CropStore:
         path : str or path-like
         channel_names : list of str, optional
         exist_ok : bool, default=False
-            Open an existing store instead of failing; its channel names must
-            agree.
+            Open an existing store instead of failing; its channel names and
+            settings must agree.
+        settings : dict, optional
+            How the crops were made (the segmentation settings), recorded so
+            that a later run with other settings (another magnification or
+            crop size) cannot add to the store. JSON-serializable.
 
         Returns
         -------
@@ -137,6 +145,7 @@ class CropStore:
         """
         path = Path(path)
         channel_names = check_channel_names(channel_names)
+        settings = None if settings is None else json.loads(json.dumps(settings))  # as the manifest keeps it
         manifest = path / _MANIFEST
         if manifest.is_file():
             if not exist_ok:
@@ -147,12 +156,21 @@ class CropStore:
                     f"The store at {str(path)!r} has channels {store.channel_names}, not {list(channel_names)}: "
                     "channels are stored by position, so one store keeps one channel order."
                 )
+            if settings is not None and store.settings is not None and store.settings != settings:
+                differ = sorted(key for key in {*settings, *store.settings}
+                                if settings.get(key) != store.settings.get(key))
+                made = ", ".join(f"{key}={store.settings.get(key)!r}" for key in differ)
+                asked = ", ".join(f"{key}={settings.get(key)!r}" for key in differ)
+                raise ValueError(
+                    f"The store at {str(path)!r} was made with {made}; this run asks for {asked}. Crops made "
+                    "with other settings would mix in one store: use the same settings, or another store."
+                )
             return store
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise FileExistsError(f"{str(path)!r} exists and is not a crop store.")
         path.mkdir(parents=True, exist_ok=True)
         info = {"format": FORMAT, "version": VERSION,
-                "channel_names": None if channel_names is None else list(channel_names)}
+                "channel_names": None if channel_names is None else list(channel_names), "settings": settings}
         with atomic_file(manifest) as temporary:
             temporary.write_text(json.dumps(info, indent=2))
         return cls(path)

@@ -52,3 +52,5 @@ def test_segmentation_overlay_marks_every_crop():
     axis = figure.axes[0]
     assert len(axis.patches) == result.n_cells > 3
     assert axis.get_xlim() == (-0.5, 127.5)
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["nucleus outline", "crop", "centroid"]
+    assert axis.get_title().startswith(f"{result.n_found} nuclei found, {result.n_cells} cropped")

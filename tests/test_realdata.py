@@ -64,7 +64,7 @@ def test_nuclei_gt_splitting_recovers_clearly_more_nuclei_than_plain_otsu(data_d
     truth = tifffile.imread(data_dir / "nuclei_gt" / "mask2d.tif")
     results = {}
     for split in (False, True):
-        segmenter = CellSegmenter(scale=1, crop_size=32, split_touching=split, border="pad")
+        segmenter = CellSegmenter(scale=1, crop_size=32, method="watershed" if split else "otsu", border="pad")
         labels = segmenter.segment(image).labels
         results[split] = (int(labels.max()), match_recall(labels, truth))
     print(f"nuclei_gt (125 nuclei): objects, recall@IoU0.5 plain Otsu {results[False]}, "
@@ -91,3 +91,29 @@ def test_cellprofiler_fields_give_hundreds_of_crops_from_per_channel_files(data_
     result = segmenter.segment(human[0])
     assert result.labels.shape == (512, 512)
     assert result.n_cells > 100
+
+
+def test_a_callable_method_returning_the_true_mask_gives_one_crop_per_nucleus(data_dir):
+    import tifffile
+
+    from skpci import CellSegmenter
+
+    image = tifffile.imread(data_dir / "nuclei_gt" / "img2d.tif")[..., np.newaxis]
+    truth = tifffile.imread(data_dir / "nuclei_gt" / "mask2d.tif")  # 125 nuclei, labels not consecutive
+    result = CellSegmenter(scale=1, crop_size=32, border="pad", method=lambda nuclear: truth).segment(image)
+    assert result.n_cells == len(np.unique(truth)) - 1 == 125
+    np.testing.assert_array_equal(result.labels, truth)
+
+
+def test_hela_at_hpa_defaults_says_its_nuclei_were_dropped_at_the_border(data_dir):
+    from skpci import CellSegmenter
+
+    field = tuple(str(data_dir / "cellprofiler" / "ExampleHuman" / "images" / f"AS_09125_050116030001_D03f00d{i}.tif")
+                  for i in range(3))
+    # Scaled by 0.25 the 512 px field is 128 px: nuclei shrink under min_nucleus_area, 128 px crops leave it.
+    with pytest.warns(UserWarning, match=r"\d+ nuclei found, all dropped: \d+ at the border .*; \d+ as smaller"):
+        bags = CellSegmenter(nuclear_channel=0).transform([field])
+    assert len(bags[0]) == 0
+    result = CellSegmenter(nuclear_channel=0).segment(field)
+    assert result.n_found > 100 and result.n_cells == 0
+    assert result.n_dropped_border + result.n_dropped_small == result.n_found

@@ -43,7 +43,7 @@ BAD_FEATURIZER = {
 }
 BAD_SEGMENTER = {
     "nuclear_channel": -1, "scale": 1.5, "sigma": -0.5, "threshold": "magic", "min_nucleus_area": 30.5,
-    "crop_size": 64.0, "split_touching": 1, "min_distance": 0, "border": "wrap", "n_jobs": 0, "verbose": "loud",
+    "crop_size": 64.0, "method": "cellpose", "min_distance": 0, "border": "wrap", "n_jobs": 0, "verbose": "loud",
 }
 
 

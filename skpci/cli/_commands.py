@@ -45,8 +45,18 @@ def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel
         labels=[folders[i] for i in order] if label_from == "folder" else None,
         groups=[folders[i] for i in order] if group_by == "folder" else None,
     )
-    echo(f"{store.n_images} fields ({store.n_images - before} new), {len(store)} cells of "
-         f"{store.crop_shape} {store.dtype} in {store.path}")
+    new = store.images.iloc[before:]
+    found = {key: sum(m.get("segmentation", {}).get(key, 0) for m in new["metadata"])
+             for key in ("found", "kept", "dropped_border", "dropped_small")}
+    echo(f"this run: {len(new)} fields, {found['found']} nuclei found, {found['kept']} kept, "
+         f"{found['dropped_border']} dropped at the border, {found['dropped_small']} dropped as too small")
+    empty = new.loc[new["n_cells"] == 0, "name"].tolist()
+    if empty:
+        echo(f"{len(empty)} field(s) gave no cells, e.g. {empty[0]!r}: "
+             + ("every nucleus touched the border; try a smaller --crop-size or a larger --scale"
+                if found["dropped_border"] else "no nuclei found; is --nuclear the nuclear stain?"))
+    shape = f" of {store.crop_shape} {store.dtype}" if len(store) else ""
+    echo(f"{store.n_images} fields ({store.n_images - before} new), {len(store)} cells{shape} in {store.path}")
     return store
 
 

@@ -8,9 +8,9 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
-from .._validation import BOOLEAN, N_JOBS, NONE, VERBOSE, Interval, Options, validate_params
+from .._validation import N_JOBS, NONE, VERBOSE, Interval, Options, Predicate, validate_params
 from ..store import CropStore, check_image_records, discard_if_empty
-from ._fields import BORDERS, crop_field, crop_field_for_store, segment_field
+from ._fields import BORDERS, METHODS, crop_field, crop_field_for_store, segment_field
 from ._nuclei import THRESHOLDS
 
 
@@ -41,8 +41,16 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
     crop_size : int, default=128
         Side of the square crops (the authors: 128, then resized to 64 for
         the network, which the featurizer does).
-    split_touching : bool, default=True
-        Separate touching nuclei (plain Otsu merges them).
+    method : {"watershed", "otsu"} or callable, default="watershed"
+        How nuclei are labelled. ``"watershed"`` splits touching nuclei
+        with a watershed on the distance transform; ``"otsu"`` is the
+        authors' recipe (threshold and clean up, no splitting). A callable
+        takes the nuclear image (after scaling, float32 ``(H, W)``) and
+        returns a label image of the same shape (0 = background), so
+        Cellpose, StarDist or any other segmenter plugs in; it must be
+        picklable (a module-level function) to run in parallel workers.
+        ``sigma``, ``threshold``, ``min_nucleus_area`` and ``min_distance``
+        do not apply to it.
     min_distance : int, default=4
         Smallest distance between two nucleus centres when splitting.
     border : {"drop", "pad"}, default="drop"
@@ -76,7 +84,8 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         "threshold": [Options(tuple(THRESHOLDS)), Interval(Real)],
         "min_nucleus_area": [Interval(Integral, 0, None)],
         "crop_size": [Interval(Integral, 8, None)],
-        "split_touching": [BOOLEAN],
+        "method": [Options(METHODS), Predicate(callable, "a function of the nuclear image that returns "
+                                                            "a label image")],
         "min_distance": [Interval(Integral, 1, None)],
         "border": [Options(BORDERS)],
         "n_jobs": [N_JOBS, NONE],
@@ -90,7 +99,7 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold="otsu",
-                 min_nucleus_area=30, crop_size=128, split_touching=True, min_distance=4,
+                 min_nucleus_area=30, crop_size=128, method="watershed", min_distance=4,
                  border="drop", n_jobs=None, verbose=0):
         self.nuclear_channel = nuclear_channel
         self.scale = scale
@@ -98,7 +107,7 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         self.threshold = threshold
         self.min_nucleus_area = min_nucleus_area
         self.crop_size = crop_size
-        self.split_touching = split_touching
+        self.method = method
         self.min_distance = min_distance
         self.border = border
         self.n_jobs = n_jobs
@@ -183,20 +192,21 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         -------
         store : CropStore
             Crops keep the fields' pixel type (integers are rounded after
-            downsampling).
+            downsampling). Each field's metadata records what segmenting it
+            found under ``"segmentation"``: nuclei ``found``, ``kept``,
+            ``dropped_border`` and ``dropped_small``.
         """
         params = self._segment_params()
         fields = _as_field_list(X)
         names, groups, labels, metadata = check_image_records(
             len(fields), names=_field_names(fields) if names is None else names, groups=groups, labels=labels,
             metadata=metadata, what="field")
-        records = {"groups": groups, "labels": labels, "metadata": metadata}
         if len(set(names)) != len(names):
             raise ValueError("Field names must be unique; pass names= to tell repeated paths apart.")
         if not (isinstance(images_per_shard, Integral) and images_per_shard >= 1):
             raise ValueError(f"images_per_shard must be a positive int, got {images_per_shard!r}.")
         existed = Path(path).exists()
-        store = CropStore.create(path, channel_names=channel_names, exist_ok=True)
+        store = CropStore.create(path, channel_names=channel_names, exist_ok=True, settings=self._store_settings())
         finished = set(store.images["name"])
         todo = [i for i, name in enumerate(names) if name not in finished]
         results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
@@ -207,9 +217,11 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         def write_pending():
             indices = [i for i, _ in pending]
             store.append(
-                [crops for _, (crops, _) in pending], names=[names[i] for i in indices],
-                centroids=[centroids for _, (_, centroids) in pending],
-                **{key: [values[i] for i in indices] for key, values in records.items()},
+                [crops for _, (crops, _, _) in pending], names=[names[i] for i in indices],
+                centroids=[centroids for _, (_, centroids, _) in pending],
+                groups=[groups[i] for i in indices], labels=[labels[i] for i in indices],
+                # What segmentation found and dropped stays with each field.
+                metadata=[{**metadata[i], "segmentation": counts} for i, (_, _, counts) in pending],
             )
             pending.clear()
 
@@ -269,7 +281,15 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         validate_params(self)
         return {name: getattr(self, name) for name in (
             "nuclear_channel", "scale", "sigma", "threshold", "min_nucleus_area", "crop_size",
-            "split_touching", "min_distance", "border")}
+            "method", "min_distance", "border")}
+
+    def _store_settings(self):
+        """The settings that shape the crops, as a store records them (a callable by its name)."""
+        settings = self._segment_params()
+        if callable(settings["method"]):
+            method = settings["method"]
+            settings["method"] = f"{getattr(method, '__module__', '')}.{getattr(method, '__qualname__', method)}"
+        return {"segmenter": "CellSegmenter", **settings}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

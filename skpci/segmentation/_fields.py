@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from skimage import measure, transform
+from skimage import measure, segmentation, transform
 
 from ..io import read_image
 from ..preprocessing import check_pixel_dtype
 from ._nuclei import segment_nuclei
 
 BORDERS = ("drop", "pad")
+#: Built-in ways to label nuclei; ``method`` may also be a callable.
+METHODS = ("watershed", "otsu")
 
 
 @dataclass
@@ -41,6 +43,11 @@ class Segmentation:
         Crops of the downsampled field, every channel.
     source_dtype : numpy.dtype
         Pixel type of the input field.
+    n_dropped_small : int
+        Objects left out as smaller than ``min_nucleus_area``.
+    n_dropped_border : int
+        Nuclei left out because they touch the border or their crop would
+        leave the field (``border="drop"``).
     """
 
     labels: np.ndarray
@@ -48,10 +55,37 @@ class Segmentation:
     boxes: np.ndarray
     crops: np.ndarray
     source_dtype: np.dtype = np.dtype(np.float32)
+    n_dropped_small: int = 0
+    n_dropped_border: int = 0
 
     @property
     def n_cells(self):
+        """Nuclei kept: one crop each."""
         return len(self.crops)
+
+    @property
+    def n_found(self):
+        """Every object the segmentation found, kept or dropped."""
+        return self.n_cells + self.n_dropped_small + self.n_dropped_border
+
+    def counts(self):
+        """``{"found", "kept", "dropped_border", "dropped_small"}``, for reports."""
+        return {"found": self.n_found, "kept": self.n_cells, "dropped_border": self.n_dropped_border,
+                "dropped_small": self.n_dropped_small}
+
+    def why_empty(self):
+        """Why no crop was kept, in words (None when some were)."""
+        if self.n_cells:
+            return None
+        if not self.n_found:
+            return "no nuclei found (is the nuclear channel right?)"
+        reasons = []
+        if self.n_dropped_border:
+            reasons.append(f"{self.n_dropped_border} at the border (crops would leave the field: use a "
+                           "smaller crop_size, a larger scale, or border='pad')")
+        if self.n_dropped_small:
+            reasons.append(f"{self.n_dropped_small} as smaller than min_nucleus_area")
+        return f"{self.n_found} nuclei found, all dropped: " + "; ".join(reasons)
 
 
 def load_field(field, *, name="image"):
@@ -102,7 +136,7 @@ def load_field(field, *, name="image"):
 
 
 def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold="otsu",
-                  min_nucleus_area=30, crop_size=128, split_touching=True, min_distance=4,
+                  min_nucleus_area=30, crop_size=128, method="watershed", min_distance=4,
                   border="drop", name="image"):
     """Segment one field's nuclei and crop a square around each.
 
@@ -115,8 +149,11 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold=
     nuclear_channel : int, default=0
     scale : float, default=0.25
         Downsampling factor applied first (the authors use 0.25 for HPA).
-    sigma, threshold, min_nucleus_area, split_touching, min_distance
+    sigma, threshold, min_nucleus_area, min_distance
         See :func:`segment_nuclei`.
+    method : {"watershed", "otsu"} or callable, default="watershed"
+        ``"watershed"`` splits touching nuclei, ``"otsu"`` does not; a
+        callable maps the scaled nuclear image to a label image.
     crop_size : int, default=128
     border : {"drop", "pad"}, default="drop"
         ``"drop"`` leaves out nuclei touching the border and crops that
@@ -142,15 +179,21 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold=
     height, width = work.shape[:2]
     if border == "drop" and crop_size > min(height, width):
         raise ValueError(f"{name}: crop_size={crop_size} is larger than the image "
-                         f"({height}x{width} pixels after scaling by {scale}).")
-    nuclei = segment_nuclei(work[..., nuclear_channel], sigma=sigma, threshold=threshold,
-                            min_nucleus_area=min_nucleus_area, split_touching=split_touching,
-                            min_distance=min_distance, clear_border=border == "drop")
+                         f"({height}x{width} pixels after scaling by {scale}); use a smaller crop_size or "
+                         "scale, or border='pad'.")
+    if callable(method):
+        nuclei, counts = _labels_from(method, work[..., nuclear_channel], name, clear_border=border == "drop")
+    else:
+        nuclei, counts = segment_nuclei(work[..., nuclear_channel], sigma=sigma, threshold=threshold,
+                                        min_nucleus_area=min_nucleus_area, split_touching=method == "watershed",
+                                        min_distance=min_distance, clear_border=border == "drop",
+                                        return_counts=True)
     regions = measure.regionprops(nuclei)  # every label, the last one included
     centroids = np.array([r.centroid for r in regions], dtype=float).reshape(-1, 2)
     tops = np.round(centroids).astype(int) - crop_size // 2
     if border == "drop":
         inside = ((tops >= 0) & (tops + crop_size <= [height, width])).all(axis=1)
+        counts["dropped_border"] += int((~inside).sum())
         regions = [r for r, keep in zip(regions, inside) if keep]
         centroids, tops = centroids[inside], tops[inside]
     crops = _cut_crops(work, tops, crop_size)
@@ -163,7 +206,28 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold=
         boxes=np.round(boxes).astype(int).reshape(-1, 4),
         crops=crops,
         source_dtype=image.dtype,
+        n_dropped_small=counts["dropped_small"],
+        n_dropped_border=counts["dropped_border"],
     )
+
+
+def _labels_from(method, nuclear, name, *, clear_border):
+    """A user segmenter's label image, checked; nuclei touching the border are cleared when asked."""
+    labels = np.asarray(method(nuclear))
+    if labels.shape != nuclear.shape or labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
+        hint = " (a mask? label it first, e.g. with skimage.measure.label)" if labels.dtype == bool else ""
+        raise ValueError(
+            f"{name}: method {getattr(method, '__name__', method)!r} must return a label image of non-negative "
+            f"integers with the shape of the nuclear image {nuclear.shape}; got {labels.dtype} "
+            f"{labels.shape}{hint}."
+        )
+    labels = labels.astype(np.int32)
+    counts = {"dropped_small": 0, "dropped_border": 0}
+    if clear_border:
+        before = len(np.unique(labels[labels > 0]))
+        labels = segmentation.clear_border(labels)
+        counts["dropped_border"] = before - len(np.unique(labels[labels > 0]))
+    return labels, counts
 
 
 def crop_field(field, index=0, **params):
@@ -184,7 +248,7 @@ def crop_field(field, index=0, **params):
     name = f"image {index}"
     result = segment_field(field, name=name, **params)
     if result.n_cells == 0:
-        warnings.warn(f"{name}: no nuclei found; its bag of crops is empty.", UserWarning, stacklevel=2)
+        warnings.warn(f"{name}: {result.why_empty()}; its bag of crops is empty.", UserWarning, stacklevel=2)
     return result.crops
 
 
@@ -205,13 +269,15 @@ def crop_field_for_store(field, index=0, **params):
     -------
     crops : ndarray of shape (n_cells, crop_size, crop_size, C)
     centroids : ndarray of float32, shape (n_cells, 2)
+    counts : dict
+        :meth:`Segmentation.counts`: nuclei found, kept and dropped.
     """
     result = segment_field(field, name=f"image {index}", **params)
     crops = result.crops
     if np.issubdtype(result.source_dtype, np.integer):
         limits = np.iinfo(result.source_dtype)
         crops = np.clip(np.rint(crops), limits.min, limits.max).astype(result.source_dtype)
-    return crops, result.centroids.astype(np.float32)
+    return crops, result.centroids.astype(np.float32), result.counts()
 
 
 def _cut_crops(image, tops, crop_size):

@@ -21,7 +21,7 @@ THRESHOLDS = {
 
 
 def segment_nuclei(nuclear, *, sigma=1.0, threshold="otsu", min_nucleus_area=30,
-                   split_touching=True, min_distance=4, clear_border=True):
+                   split_touching=True, min_distance=4, clear_border=True, return_counts=False):
     """Label the nuclei of one nuclear-stain image.
 
     Parameters
@@ -39,22 +39,34 @@ def segment_nuclei(nuclear, *, sigma=1.0, threshold="otsu", min_nucleus_area=30,
         Smallest distance (pixels) between two nucleus centres when splitting.
     clear_border : bool, default=True
         Drop nuclei that touch the image border.
+    return_counts : bool, default=False
+        Also return what was dropped.
 
     Returns
     -------
     labels : ndarray of int32, shape (H, W)
+    counts : dict
+        Only with ``return_counts``: ``dropped_small`` (objects under
+        ``min_nucleus_area``) and ``dropped_border`` (objects touching the
+        border), counted before splitting.
     """
+    counts = {"dropped_small": 0, "dropped_border": 0}
     smoothed = filters.gaussian(nuclear.astype(np.float32), sigma=sigma, preserve_range=True) \
         if sigma > 0 else nuclear.astype(np.float32)
     if np.ptp(smoothed) == 0:
-        return np.zeros(nuclear.shape, dtype=np.int32)
+        empty = np.zeros(nuclear.shape, dtype=np.int32)
+        return (empty, counts) if return_counts else empty
     level = THRESHOLDS[threshold](smoothed) if isinstance(threshold, str) else float(threshold)
     mask = smoothed > level
     if min_nucleus_area > 1:
         mask = morphology.remove_small_holes(mask, max_size=min_nucleus_area - 1)
+        before = ndi.label(mask)[1]
         mask = morphology.remove_small_objects(mask, max_size=min_nucleus_area - 1)
+        counts["dropped_small"] = int(before - ndi.label(mask)[1])
     if clear_border:
+        before = ndi.label(mask)[1]
         mask = segmentation.clear_border(mask)
+        counts["dropped_border"] = int(before - ndi.label(mask)[1])
     labels = measure.label(mask)
     if split_touching and labels.max():
         distance = filters.gaussian(ndi.distance_transform_edt(mask), sigma=1.0, preserve_range=True)
@@ -66,4 +78,5 @@ def segment_nuclei(nuclear, *, sigma=1.0, threshold="otsu", min_nucleus_area=30,
         if min_nucleus_area > 1:
             labels = morphology.remove_small_objects(labels, max_size=min_nucleus_area - 1)
         labels, _, _ = segmentation.relabel_sequential(labels)
-    return labels.astype(np.int32)
+    labels = labels.astype(np.int32)
+    return (labels, counts) if return_counts else labels
