@@ -131,7 +131,8 @@ def test_save_pretrained_checks_channel_names_and_round_trips_exactly(tmp_path, 
     assert not (tmp_path / "bad").exists()
     path = fitted_featurizer.save_pretrained(tmp_path / "model")
     loaded = PairedInpaintingFeaturizer.from_pretrained(path, **FAST).fit(synthetic_crops.bags)
-    np.testing.assert_array_equal(loaded.transform(synthetic_crops.bags), fitted_featurizer.transform(synthetic_crops.bags))
+    np.testing.assert_array_equal(loaded.transform(synthetic_crops.bags),
+                                  fitted_featurizer.transform(synthetic_crops.bags))
     half = fitted_featurizer.save_pretrained(tmp_path / "half", dtype="float16")
     assert (half / "model.weights.h5").stat().st_size < (path / "model.weights.h5").stat().st_size * 0.6
 

@@ -71,7 +71,7 @@ def test_nuclei_gt_splitting_recovers_clearly_more_nuclei_than_plain_otsu(data_d
           f"split {results[True]}")
     assert results[True][0] > results[False][0] + 20
     assert results[True][1] > results[False][1] + 0.2
-    assert results[True][1] > 0.65
+    assert results[True][1] >= 0.70
 
 
 def test_cellprofiler_fields_give_hundreds_of_crops_from_per_channel_files(data_dir):
@@ -105,15 +105,63 @@ def test_a_callable_method_returning_the_true_mask_gives_one_crop_per_nucleus(da
     np.testing.assert_array_equal(result.labels, truth)
 
 
-def test_hela_at_hpa_defaults_says_its_nuclei_were_dropped_at_the_border(data_dir):
+def _hela(data_dir):
+    folder = data_dir / "cellprofiler" / "ExampleHuman" / "images"
+    return tuple(str(folder / f"AS_09125_050116030001_D03f00d{i}.tif") for i in range(3))
+
+
+def test_hela_at_the_authors_hpa_settings_says_why_it_gives_no_crops(data_dir):
     from skpci import CellSegmenter
 
-    field = tuple(str(data_dir / "cellprofiler" / "ExampleHuman" / "images" / f"AS_09125_050116030001_D03f00d{i}.tif")
-                  for i in range(3))
     # Scaled by 0.25 the 512 px field is 128 px: nuclei shrink under min_nucleus_area, 128 px crops leave it.
+    hpa = dict(nuclear_channel=0, scale=0.25, crop_size=128, min_nucleus_area=30)
     with pytest.warns(UserWarning, match=r"\d+ nuclei found, all dropped: \d+ at the border .*; \d+ as smaller"):
-        bags = CellSegmenter(nuclear_channel=0).transform([field])
+        bags = CellSegmenter(**hpa).transform([_hela(data_dir)])
     assert len(bags[0]) == 0
-    result = CellSegmenter(nuclear_channel=0).segment(field)
+    result = CellSegmenter(**hpa).segment(_hela(data_dir))
     assert result.n_found > 100 and result.n_cells == 0
     assert result.n_dropped_border + result.n_dropped_small == result.n_found
+
+
+def test_default_segmenter_crops_hundreds_of_cells_from_hela_and_drosophila(data_dir):
+    from skpci import CellSegmenter
+    from skpci.io import list_fields
+
+    hela = CellSegmenter(nuclear_channel=0).fit([_hela(data_dir)])
+    bags = hela.transform([_hela(data_dir)])
+    fly_fields, _ = list_fields(data_dir / "cellprofiler" / "ExampleFly" / "images", ("D", "F", "R"),
+                                channel_pattern=r"_(?P<channel>[DFR])$")
+    fly = CellSegmenter(nuclear_channel=0).fit(fly_fields)
+    fly_bags = fly.transform(fly_fields)
+    print(f"HeLa: nuclei {hela.nucleus_diameter_} px, scale {hela.scale_}, crops {hela.crop_size_} px, "
+          f"{len(bags[0])} cells; fly: nuclei {fly.nucleus_diameter_} px, crops {fly.crop_size_} px, "
+          f"{[len(bag) for bag in fly_bags]} cells")
+    assert len(bags[0]) > 200 and min(len(bag) for bag in fly_bags) > 200
+    assert 8 < hela.nucleus_diameter_ < 16 and hela.scale_ == 1.0
+    assert bags[0].shape[1] == hela.crop_size_ == 4 * round(3.5 * hela.nucleus_diameter_ / 4)
+
+
+def test_large_hpa_nuclei_are_not_cut(data_dir):
+    import tifffile
+    from skimage import filters, measure
+
+    from skpci import CellSegmenter
+
+    # Each crop is 128 px at the authors' HPA scale with its own nucleus at the centre.
+    whole = cut = 0
+    for path in sorted((data_dir / "human_toy").glob("*/*_blue.tif")):
+        blue = tifffile.imread(path)
+        labels = CellSegmenter(scale=1, border="pad").segment(blue[..., np.newaxis]).labels
+        smoothed = filters.gaussian(blue, 1)
+        otsu = measure.label(smoothed > filters.threshold_otsu(smoothed))
+        centre = otsu == otsu[64, 64]
+        if not otsu[64, 64]:
+            continue
+        pieces, sizes = np.unique(labels[centre & (labels > 0)], return_counts=True)
+        if (sizes > 0.05 * centre.sum()).sum() == 1:
+            whole += 1
+        else:
+            cut += 1
+    print(f"human_toy: centre nucleus one object in {whole} of {whole + cut} crops")
+    # The rest are mostly pairs of touching nuclei (one Otsu object), rightly split.
+    assert whole >= 0.85 * (whole + cut) and whole + cut > 50

@@ -61,7 +61,7 @@ def test_each_bad_segmenter_parameter_is_named_at_fit(name, value):
 
 
 def test_floats_are_never_silently_truncated():
-    with pytest.raises(ValueError, match="min_nucleus_area must be an integer >= 0, got 30.5"):
+    with pytest.raises(ValueError, match="min_nucleus_area must be an integer >= 0 or None, got 30.5"):
         CellSegmenter(min_nucleus_area=30.5).fit()
     with pytest.raises(ValueError, match="epochs must be an integer >= 0, got 2.5"):
         validate_params(PairedInpaintingFeaturizer(epochs=2.5))

@@ -28,8 +28,8 @@ def _open_store(path):
 
 
 def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel>[^_]+)$", recursive=False,
-                    label_from="none", group_by="field", scale=0.25, crop_size=128, min_nucleus_area=30,
-                    n_jobs=None, verbose=1, echo=print):
+                    label_from="none", group_by="field", scale="auto", crop_size="auto", min_nucleus_area=None,
+                    nucleus_diameter=None, method="watershed", n_jobs=None, verbose=1, echo=print):
     """Segment a folder of fields into a crop store (resuming one that exists); returns the store."""
     if nuclear not in channels:
         raise ValueError(f"--nuclear {nuclear!r} is not among --channels {list(channels)}.")
@@ -37,7 +37,8 @@ def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel
     folders = [str(Path(fid).parent) for fid in field_ids]
     order = sorted(range(len(paths)), key=lambda i: (folders[i], field_ids[i]))  # groups stay contiguous
     segmenter = CellSegmenter(nuclear_channel=list(channels).index(nuclear), scale=scale, crop_size=crop_size,
-                              min_nucleus_area=min_nucleus_area, n_jobs=n_jobs, verbose=verbose)
+                              min_nucleus_area=min_nucleus_area, nucleus_diameter=nucleus_diameter, method=method,
+                              n_jobs=n_jobs, verbose=verbose)
     existing = _open_store(output)
     before = existing.n_images if existing is not None else 0
     store = segmenter.to_store(
@@ -45,6 +46,10 @@ def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel
         labels=[folders[i] for i in order] if label_from == "folder" else None,
         groups=[folders[i] for i in order] if group_by == "folder" else None,
     )
+    settings = store.settings or {}
+    diameter = settings.get("nucleus_diameter")
+    echo(f"settings: scale {settings.get('scale')}, {settings.get('crop_size')} px crops"
+         + (f", nuclei about {diameter:g} px across in the fields" if diameter else ""))
     new = store.images.iloc[before:]
     found = {key: sum(m.get("segmentation", {}).get(key, 0) for m in new["metadata"])
              for key in ("found", "kept", "dropped_border", "dropped_small")}
@@ -121,7 +126,7 @@ def fit_command(crops, output, *, channels, protein, markers, group_by="folder",
         echo(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs")
     echo(f"model written to {path}")
     if len(losses) < epochs:
-        resume = " with the same --checkpoint-dir and --overwrite" if checkpoint_dir is not None else " with --overwrite"
+        resume = " with --overwrite" if checkpoint_dir is None else " with the same --checkpoint-dir and --overwrite"
         echo(f"Training was interrupted after {len(losses)} of {epochs} epochs; the model holds the last "
              f"completed epoch. Run the same command{resume} to "
              f"{'resume' if checkpoint_dir is not None else 'start over'}.")

@@ -62,9 +62,17 @@ def _parser():
                          help="record each field's folder name as its label (default: none)")
     segment.add_argument("--group-by", choices=("field", "folder"), default="field",
                          help="pair cells within a field or within its folder (default: field)")
-    segment.add_argument("--scale", type=float, default=0.25, help="downsampling first (default: 0.25)")
-    segment.add_argument("--crop-size", type=int, default=128, help="crop side after scaling (default: 128)")
-    segment.add_argument("--min-area", type=int, default=30, help="smallest nucleus, in pixels (default: 30)")
+    segment.add_argument("--nucleus-diameter", type=float, default=None,
+                         help="typical nucleus diameter in pixels of the fields (default: estimated from them)")
+    segment.add_argument("--scale", type=_auto(float), default="auto",
+                         help="downsampling first; auto brings nuclei to about 36 px, as the authors' HPA crops "
+                              "(default: auto)")
+    segment.add_argument("--crop-size", type=_auto(int), default="auto",
+                         help="crop side after scaling; auto is 3.5 nucleus diameters (default: auto)")
+    segment.add_argument("--min-area", type=int, default=None,
+                         help="smallest nucleus, in scaled pixels (default: from the nucleus diameter)")
+    segment.add_argument("--method", choices=("watershed", "otsu"), default="watershed",
+                         help="split touching nuclei (watershed) or not (otsu, the authors' recipe)")
     segment.add_argument("--jobs", type=int, default=None, help="parallel workers (fields at a time)")
     segment.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -76,7 +84,8 @@ def _parser():
                     "their folder (a strain or well) or image.",
         epilog="example:\n  skpci fit yeast_toy -o yeast-model --channels gfp,rfp --protein gfp "
                "--markers rfp --epochs 30\n  (Ctrl-C stops after the current batch, writes the model of the last "
-               "completed epoch and exits with 130;\n  with --checkpoint-dir the same command with --overwrite resumes)",
+               "completed epoch and exits with 130;\n  with --checkpoint-dir the same command with --overwrite "
+               "resumes)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("crops", help=crops_help)
@@ -136,6 +145,14 @@ def _parser():
     return parser
 
 
+def _auto(kind):
+    """An argparse type: ``auto`` or a number of ``kind``."""
+    def parse(text):
+        return "auto" if text == "auto" else kind(text)
+    parse.__name__ = f"auto or {kind.__name__}"
+    return parse
+
+
 def _names(text):
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
@@ -190,7 +207,8 @@ def main(argv=None):
             segment_command(args.fields, args.output, channels=_names(args.channels), nuclear=args.nuclear,
                             pattern=args.pattern, recursive=args.recursive, label_from=args.label_from,
                             group_by=args.group_by, scale=args.scale, crop_size=args.crop_size,
-                            min_nucleus_area=args.min_area, n_jobs=args.jobs, verbose=0 if args.quiet else 1)
+                            min_nucleus_area=args.min_area, nucleus_diameter=args.nucleus_diameter,
+                            method=args.method, n_jobs=args.jobs, verbose=0 if args.quiet else 1)
         elif args.command == "fit":
             from ._commands import fit_command
 

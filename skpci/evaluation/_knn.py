@@ -105,7 +105,8 @@ def _codes(values, name, n_samples):
                          f"{n_samples} samples.")
     missing = np.flatnonzero(pd.isna(values))
     if len(missing):
-        raise ValueError(f"{name} has no value (None or NaN) for {len(missing)} sample(s), e.g. {missing[:5].tolist()}.")
+        raise ValueError(f"{name} has no value (None or NaN) for {len(missing)} sample(s), "
+                         f"e.g. {missing[:5].tolist()}.")
     try:
         codes, uniques = pd.factorize(values, sort=True)  # sorted, as scikit-learn orders classes
     except TypeError:  # mixed types are told apart, not sorted

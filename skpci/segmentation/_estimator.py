@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .._validation import N_JOBS, NONE, VERBOSE, Interval, Options, Predicate, validate_params
 from ..store import CropStore, check_image_records, discard_if_empty
-from ._fields import BORDERS, METHODS, crop_field, crop_field_for_store, segment_field
+from ._fields import BORDERS, METHODS, crop_field, crop_field_for_store, resolve_sizes, segment_field
 from ._nuclei import THRESHOLDS
 
 
@@ -20,27 +20,37 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
     Follows the authors' Human Protein Atlas recipe (downsample, smooth,
     Otsu threshold, clean up, clear the border, crop around nuclear
     centroids) and splits touching nuclei with a distance-transform
-    watershed. ``transform`` returns one bag of crops per field, so the
-    segmenter slots before :class:`PairedInpaintingFeaturizer` in a Pipeline
-    and cross-validation works on the list of raw fields.
+    watershed. Every size follows the nucleus diameter, given or estimated
+    from the fields, so the defaults work on fields of any magnification.
+    ``transform`` returns one bag of crops per field, so the segmenter slots
+    before :class:`PairedInpaintingFeaturizer` in a Pipeline and
+    cross-validation works on the list of raw fields.
 
     Parameters
     ----------
     nuclear_channel : int, default=0
         Channel holding the nuclear stain (DAPI, Hoechst).
-    scale : float, default=0.25
-        Downsampling factor applied first; the authors use 0.25 for HPA
-        fields. All sizes below are in downsampled pixels.
-    sigma : float, default=1.0
-        Gaussian smoothing of the nuclear channel before thresholding.
+    nucleus_diameter : float or None, default=None
+        Typical nucleus diameter in pixels of the input fields. ``None``
+        estimates it from the fields (the median over up to 8 of them; see
+        :func:`~skpci.segmentation.estimate_nucleus_diameter`).
+    scale : float or "auto", default="auto"
+        Downsampling applied first. ``"auto"`` brings nuclei to about
+        ``TARGET_DIAMETER`` (36) px, as in the authors' HPA crops at their
+        scale 0.25, and never upsamples. Sizes below are in scaled pixels.
+    sigma : float or None, default=None
+        Gaussian smoothing of the nuclear channel before thresholding;
+        ``None``: a twentieth of the nucleus diameter.
     threshold : str or float, default="otsu"
         ``"otsu"``, ``"li"``, ``"triangle"``, ``"yen"``, ``"isodata"``,
         ``"mean"`` (scikit-image methods), or an absolute intensity.
-    min_nucleus_area : int, default=30
-        Objects and holes smaller than this many pixels are removed.
-    crop_size : int, default=128
-        Side of the square crops (the authors: 128, then resized to 64 for
-        the network, which the featurizer does).
+    min_nucleus_area : int or None, default=None
+        Objects and holes smaller than this many pixels are removed;
+        ``None``: a disc of a third of the nucleus diameter.
+    crop_size : int or "auto", default="auto"
+        Side of the square crops. ``"auto"``: 3.5 nucleus diameters, a
+        multiple of 4 (128 at the authors' HPA setting); the featurizer
+        resizes crops to its ``input_size``.
     method : {"watershed", "otsu"} or callable, default="watershed"
         How nuclei are labelled. ``"watershed"`` splits touching nuclei
         with a watershed on the distance transform; ``"otsu"`` is the
@@ -51,8 +61,10 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         picklable (a module-level function) to run in parallel workers.
         ``sigma``, ``threshold``, ``min_nucleus_area`` and ``min_distance``
         do not apply to it.
-    min_distance : int, default=4
-        Smallest distance between two nucleus centres when splitting.
+    min_distance : int or None, default=None
+        Smallest distance between two nucleus centres when splitting;
+        ``None``: a fifth of the nucleus diameter, so one large or lobed
+        nucleus is not cut while small touching ones are separated.
     border : {"drop", "pad"}, default="drop"
         ``"drop"``: leave out cells whose crop would leave the field (the
         authors' choice); ``"pad"``: keep them, padding with zeros.
@@ -79,14 +91,15 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "nuclear_channel": [Interval(Integral, 0, None)],
-        "scale": [Interval(Real, 0, 1, closed="right")],
-        "sigma": [Interval(Real, 0, None)],
+        "nucleus_diameter": [Interval(Real, 1, None), NONE],
+        "scale": [Interval(Real, 0, 1, closed="right"), Options(("auto",))],
+        "sigma": [Interval(Real, 0, None), NONE],
         "threshold": [Options(tuple(THRESHOLDS)), Interval(Real)],
-        "min_nucleus_area": [Interval(Integral, 0, None)],
-        "crop_size": [Interval(Integral, 8, None)],
+        "min_nucleus_area": [Interval(Integral, 0, None), NONE],
+        "crop_size": [Interval(Integral, 8, None), Options(("auto",))],
         "method": [Options(METHODS), Predicate(callable, "a function of the nuclear image that returns "
                                                             "a label image")],
-        "min_distance": [Interval(Integral, 1, None)],
+        "min_distance": [Interval(Integral, 1, None), NONE],
         "border": [Options(BORDERS)],
         "n_jobs": [N_JOBS, NONE],
         "verbose": [VERBOSE],
@@ -98,10 +111,11 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         "crop_size": "It is the side of the square crops in downsampled pixels.",
     }
 
-    def __init__(self, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold="otsu",
-                 min_nucleus_area=30, crop_size=128, method="watershed", min_distance=4,
+    def __init__(self, *, nuclear_channel=0, nucleus_diameter=None, scale="auto", sigma=None, threshold="otsu",
+                 min_nucleus_area=None, crop_size="auto", method="watershed", min_distance=None,
                  border="drop", n_jobs=None, verbose=0):
         self.nuclear_channel = nuclear_channel
+        self.nucleus_diameter = nucleus_diameter
         self.scale = scale
         self.sigma = sigma
         self.threshold = threshold
@@ -114,21 +128,42 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def fit(self, X=None, y=None):
-        """Check the parameters; segmentation learns nothing.
+        """Check the parameters and, given fields, settle the sizes left to the data.
+
+        With fields, ``nucleus_diameter_``, ``scale_`` and ``crop_size_`` are
+        set from them (estimated where ``nucleus_diameter``, ``scale`` or
+        ``crop_size`` leave it to the data), and ``transform`` then cuts every
+        field at that size. Without fields (or before ``fit``), each call
+        settles them from the fields it is given.
 
         Parameters
         ----------
-        X : ignored
+        X : sequence of fields, optional
         y : ignored
 
         Returns
         -------
         self : CellSegmenter
         """
-        self._segment_params()
+        params = self._segment_params()
+        if X is not None:
+            self.nucleus_diameter_, self.scale_, self.crop_size_ = _resolve(params, _as_field_list(X))
         return self
 
-    def transform(self, X):
+    def _field_params(self, fields, recorded=None):
+        """What :func:`segment_field` gets: the parameters, with sizes settled (fitted, recorded, or now)."""
+        params = self._segment_params()
+        if hasattr(self, "scale_"):
+            sizes = self.nucleus_diameter_, self.scale_, self.crop_size_
+        elif recorded is not None:  # a store keeps the sizes of its first run; "auto" takes them
+            sizes = tuple(recorded.get(key) if params[key] in (None, "auto") else params[key]
+                          for key in ("nucleus_diameter", "scale", "crop_size"))
+        else:
+            sizes = _resolve(params, fields)
+        params.update(zip(("nucleus_diameter", "scale", "crop_size"), sizes))
+        return params
+
+    def transform(self, X, masks=None):
         """Crops of every field, one bag per field.
 
         Parameters
@@ -137,6 +172,10 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
             Arrays ``(H, W, C)`` (any integer or float dtype), paths to
             multi-channel files, or tuples of per-channel paths. Files are
             read inside the workers.
+        masks : sequence of label images or paths, optional
+            Fields that come with their own nucleus labels (one ``(H, W)``
+            label image per field, 0 = background): they are cropped around
+            those nuclei instead of segmented.
 
         Returns
         -------
@@ -144,11 +183,12 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
             Each entry is a ``(n_cells_i, crop_size, crop_size, C)`` float32
             array; a field without nuclei gives an empty bag and a warning.
         """
-        params = self._segment_params()
         fields = _as_field_list(X)
+        params = self._field_params(fields)
         # No backend is named, so a joblib.parallel_config(backend="dask") of the user's takes over.
         results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-            delayed(crop_field)(field, index, **params) for index, field in enumerate(fields)
+            delayed(crop_field)(field, index, mask=mask, **params)
+            for index, (field, mask) in enumerate(zip(fields, _check_masks(masks, len(fields))))
         )
         bags = np.empty(len(fields), dtype=object)
         progress = tqdm(results, total=len(fields), disable=not self.verbose, desc="segmenting",
@@ -158,7 +198,7 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         return bags
 
     def to_store(self, X, path, *, names=None, groups=None, labels=None, metadata=None,
-                 channel_names=None, images_per_shard=16):
+                 channel_names=None, masks=None, images_per_shard=16):
         """Segment fields straight into a :class:`~skpci.CropStore`, resumably.
 
         Workers (joblib, so a ``joblib.parallel_config`` backend such as
@@ -186,6 +226,8 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         metadata : sequence of dict, optional
             JSON-serializable record per field.
         channel_names : list of str, optional
+        masks : sequence of label images or paths, optional
+            The fields' own nucleus labels, as in :meth:`transform`.
         images_per_shard : int, default=16
 
         Returns
@@ -196,8 +238,8 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
             found under ``"segmentation"``: nuclei ``found``, ``kept``,
             ``dropped_border`` and ``dropped_small``.
         """
-        params = self._segment_params()
         fields = _as_field_list(X)
+        masks = _check_masks(masks, len(fields))
         names, groups, labels, metadata = check_image_records(
             len(fields), names=_field_names(fields) if names is None else names, groups=groups, labels=labels,
             metadata=metadata, what="field")
@@ -206,11 +248,14 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         if not (isinstance(images_per_shard, Integral) and images_per_shard >= 1):
             raise ValueError(f"images_per_shard must be a positive int, got {images_per_shard!r}.")
         existed = Path(path).exists()
-        store = CropStore.create(path, channel_names=channel_names, exist_ok=True, settings=self._store_settings())
+        recorded = CropStore(path).settings if (Path(path) / "store.json").is_file() else None
+        params = self._field_params(fields, recorded)
+        store = CropStore.create(path, channel_names=channel_names, exist_ok=True,
+                                 settings=self._store_settings(params))
         finished = set(store.images["name"])
         todo = [i for i, name in enumerate(names) if name not in finished]
         results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-            delayed(crop_field_for_store)(fields[i], i, **params) for i in todo
+            delayed(crop_field_for_store)(fields[i], i, mask=masks[i], **params) for i in todo
         )
         pending = []
 
@@ -247,12 +292,14 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
             raise
         return store
 
-    def segment(self, image):
+    def segment(self, image, mask=None):
         """Segment one field and return everything found, for inspection.
 
         Parameters
         ----------
         image : ndarray of shape (H, W, C), path, or tuple of per-channel paths
+        mask : ndarray of shape (H, W) or path, optional
+            The field's own nucleus labels, used instead of segmenting.
 
         Returns
         -------
@@ -260,7 +307,7 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
             ``labels`` (at the input's resolution), ``centroids``, ``boxes``,
             ``crops``.
         """
-        return segment_field(image, **self._segment_params())
+        return segment_field(image, mask=mask, **self._field_params([image]))
 
     def set_output(self, *, transform=None):
         """Accept ``set_output`` so ``Pipeline.set_output`` works; bags stay bags.
@@ -280,12 +327,13 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
         """The validated parameters, as :func:`~skpci.segmentation.segment_field` takes them."""
         validate_params(self)
         return {name: getattr(self, name) for name in (
-            "nuclear_channel", "scale", "sigma", "threshold", "min_nucleus_area", "crop_size",
-            "method", "min_distance", "border")}
+            "nuclear_channel", "nucleus_diameter", "scale", "sigma", "threshold", "min_nucleus_area",
+            "crop_size", "method", "min_distance", "border")}
 
-    def _store_settings(self):
+    @staticmethod
+    def _store_settings(params):
         """The settings that shape the crops, as a store records them (a callable by its name)."""
-        settings = self._segment_params()
+        settings = dict(params)
         if callable(settings["method"]):
             method = settings["method"]
             settings["method"] = f"{getattr(method, '__module__', '')}.{getattr(method, '__qualname__', method)}"
@@ -311,6 +359,25 @@ def _field_names(fields):
                 f"Field {index} is an array, which has no name to record in the store; pass names=[...]."
             )
     return names
+
+
+def _resolve(params, fields):
+    """Sizes for these parameters and fields; the diameter is estimated once when any size follows it."""
+    follows = params["method"] in METHODS and None in (params[key] for key in
+                                                       ("sigma", "min_nucleus_area", "min_distance"))
+    return resolve_sizes(fields, nuclear_channel=params["nuclear_channel"],
+                         nucleus_diameter=params["nucleus_diameter"], scale=params["scale"],
+                         crop_size=params["crop_size"], need_diameter=follows)
+
+
+def _check_masks(masks, n_fields):
+    """One mask (or None) per field."""
+    if masks is None:
+        return [None] * n_fields
+    if isinstance(masks, (str, bytes)) or not hasattr(masks, "__len__") or len(masks) != n_fields:
+        raise ValueError(f"masks must hold one label image (or path) per field: {n_fields} fields, got "
+                         f"{len(masks) if hasattr(masks, '__len__') else type(masks).__name__}.")
+    return list(masks)
 
 
 def _as_field_list(X):

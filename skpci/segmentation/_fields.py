@@ -19,11 +19,67 @@ from skimage import measure, segmentation, transform
 
 from ..io import read_image
 from ..preprocessing import check_pixel_dtype
-from ._nuclei import segment_nuclei
+from ._nuclei import FALLBACK_DIAMETER, estimate_nucleus_diameter, segment_nuclei
 
 BORDERS = ("drop", "pad")
 #: Built-in ways to label nuclei; ``method`` may also be a callable.
 METHODS = ("watershed", "otsu")
+#: Nucleus diameter (scaled pixels) that ``scale="auto"`` aims at: the authors' HPA crops at scale 0.25.
+TARGET_DIAMETER = 36.0
+#: Crop side per nucleus diameter for ``crop_size="auto"`` (128 px crops around 36 px nuclei).
+CROP_PER_DIAMETER = 3.5
+
+
+def resolve_sizes(fields, *, nuclear_channel=0, nucleus_diameter=None, scale="auto", crop_size="auto", sample=8,
+                  need_diameter=False):
+    """Settle the sizes left to the data: the nucleus diameter, ``scale="auto"``, ``crop_size="auto"``.
+
+    Parameters
+    ----------
+    fields : sequence of fields
+        Arrays or file references; up to ``sample`` of them, spread over the
+        sequence, are read to estimate the nucleus diameter.
+    nuclear_channel : int, default=0
+    nucleus_diameter : float, optional
+        Known diameter in input pixels (then nothing is read).
+    scale : float or "auto", default="auto"
+    crop_size : int or "auto", default="auto"
+    sample : int, default=8
+    need_diameter : bool, default=False
+        Estimate the diameter even when scale and crop size are given
+        (other sizes follow it), once for all fields.
+
+    Returns
+    -------
+    nucleus_diameter : float or None
+        In input pixels; None when not needed or when no field shows nuclei.
+    scale : float
+    crop_size : int
+    """
+    diameter = nucleus_diameter
+    if diameter is None and (need_diameter or "auto" in (scale, crop_size)) and len(fields):
+        picks = np.unique(np.linspace(0, len(fields) - 1, min(sample, len(fields))).round().astype(int))
+        estimates = []
+        for index in picks:
+            try:
+                image = load_field(fields[index], name=f"image {index}")
+            except (ValueError, OSError):
+                continue  # a field that cannot be read is reported when it is segmented
+            if not 0 <= nuclear_channel < image.shape[-1]:
+                raise ValueError(f"image {index}: nuclear_channel={nuclear_channel}, but the image has "
+                                 f"{image.shape[-1]} channel(s).")
+            nuclear = image[..., nuclear_channel]
+            if nuclear.dtype.kind == "f" and not np.isfinite(nuclear).all():
+                continue  # reported when it is segmented
+            estimates.append(estimate_nucleus_diameter(nuclear))
+        estimates = [value for value in estimates if value]
+        diameter = float(np.median(estimates)) if estimates else None
+    if scale == "auto":
+        scale = 1.0 if diameter is None else round(min(1.0, TARGET_DIAMETER / diameter), 4)
+    if crop_size == "auto":
+        scaled = (diameter or FALLBACK_DIAMETER) * scale
+        crop_size = max(16, 4 * int(round(CROP_PER_DIAMETER * scaled / 4)))
+    return (None if diameter is None else round(float(diameter), 2)), float(scale), int(crop_size)
 
 
 @dataclass
@@ -135,9 +191,9 @@ def load_field(field, *, name="image"):
     return image
 
 
-def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold="otsu",
-                  min_nucleus_area=30, crop_size=128, method="watershed", min_distance=4,
-                  border="drop", name="image"):
+def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold="otsu",
+                  min_nucleus_area=None, crop_size=128, method="watershed", min_distance=None,
+                  border="drop", nucleus_diameter=None, mask=None, name="image"):
     """Segment one field's nuclei and crop a square around each.
 
     Sizes (``sigma``, ``min_nucleus_area``, ``crop_size``, ``min_distance``)
@@ -154,6 +210,13 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold=
     method : {"watershed", "otsu"} or callable, default="watershed"
         ``"watershed"`` splits touching nuclei, ``"otsu"`` does not; a
         callable maps the scaled nuclear image to a label image.
+    nucleus_diameter : float, optional
+        In pixels of the input field; sizes left as None follow it (else
+        they follow the diameter estimated on this field).
+    mask : ndarray of shape (H, W), path, or None
+        The field's own nucleus label image (0 = background), e.g. exported
+        by CellProfiler; used instead of ``method``. Downsampled with
+        ``scale`` by nearest neighbour.
     crop_size : int, default=128
     border : {"drop", "pad"}, default="drop"
         ``"drop"`` leaves out nuclei touching the border and crops that
@@ -181,12 +244,20 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold=
         raise ValueError(f"{name}: crop_size={crop_size} is larger than the image "
                          f"({height}x{width} pixels after scaling by {scale}); use a smaller crop_size or "
                          "scale, or border='pad'.")
-    if callable(method):
+    if mask is not None:
+        given = _check_mask(mask, image.shape[:2], name)
+        if scale != 1:
+            given = transform.resize(given, (height, width), order=0, preserve_range=True,
+                                     anti_aliasing=False).astype(given.dtype)
+        nuclei, counts = _labels_from(lambda _: given, work[..., nuclear_channel], name,
+                                      clear_border=border == "drop")
+    elif callable(method):
         nuclei, counts = _labels_from(method, work[..., nuclear_channel], name, clear_border=border == "drop")
     else:
         nuclei, counts = segment_nuclei(work[..., nuclear_channel], sigma=sigma, threshold=threshold,
                                         min_nucleus_area=min_nucleus_area, split_touching=method == "watershed",
                                         min_distance=min_distance, clear_border=border == "drop",
+                                        nucleus_diameter=None if nucleus_diameter is None else nucleus_diameter * scale,
                                         return_counts=True)
     regions = measure.regionprops(nuclei)  # every label, the last one included
     centroids = np.array([r.centroid for r in regions], dtype=float).reshape(-1, 2)
@@ -209,6 +280,21 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=1.0, threshold=
         n_dropped_small=counts["dropped_small"],
         n_dropped_border=counts["dropped_border"],
     )
+
+
+def _check_mask(mask, shape, name):
+    """A field's own label image, read if it is a path, with the field's height and width."""
+    source = mask
+    if isinstance(mask, (str, Path)):
+        mask = read_image(mask)
+    mask = np.asarray(mask)
+    if mask.ndim == 3 and mask.shape[-1] == 1:
+        mask = mask[..., 0]
+    if mask.shape != tuple(shape) or mask.dtype.kind not in "iu" or (mask.size and mask.min() < 0):
+        where = f" ({source})" if isinstance(source, (str, Path)) else ""
+        raise ValueError(f"{name}: its mask{where} must be a label image of non-negative integers of the "
+                         f"field's size {tuple(shape)}; got {mask.dtype} {mask.shape}.")
+    return mask
 
 
 def _labels_from(method, nuclear, name, *, clear_border):

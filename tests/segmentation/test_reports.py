@@ -75,9 +75,31 @@ def test_to_store_records_what_each_field_lost(tmp_path, field):
 
 def test_a_store_refuses_fields_segmented_with_other_settings(tmp_path, field):
     CellSegmenter(nuclear_channel=1, scale=1, crop_size=32).to_store([field], tmp_path / "store", names=["a"])
-    with pytest.raises(ValueError, match=r"made with crop_size=32, scale=1; this run asks for crop_size=16, "
+    with pytest.raises(ValueError, match=r"made with crop_size=32, scale=1.0; this run asks for crop_size=16, "
                                          r"scale=0\.5"):
         CellSegmenter(nuclear_channel=1, scale=0.5, crop_size=16).to_store([field], tmp_path / "store", names=["b"])
     again = CellSegmenter(nuclear_channel=1, scale=1, crop_size=32).to_store([field, field], tmp_path / "store",
                                                                             names=["a", "b"])
     assert again.n_images == 2 and again.settings["crop_size"] == 32
+
+
+def test_fields_with_their_own_masks_are_cropped_around_them(tmp_path, field):
+    import tifffile
+
+    mask = _known_labels(field[..., 1])
+    result = CellSegmenter(nuclear_channel=1, scale=1, crop_size=16, border="pad").segment(field, mask=mask)
+    assert result.n_cells == 3
+    half = CellSegmenter(nuclear_channel=1, scale=0.5, crop_size=16, border="pad").segment(field, mask=mask)
+    assert half.n_cells == 3 and half.labels.shape == field.shape[:2]
+    np.testing.assert_allclose(sorted(map(tuple, half.centroids)), sorted(map(tuple, result.centroids)), atol=1.5)
+    tifffile.imwrite(tmp_path / "mask.tif", mask)
+    bags = CellSegmenter(nuclear_channel=1, scale=1, crop_size=16).transform(
+        [field, field], masks=[mask, str(tmp_path / "mask.tif")])
+    assert [len(bag) for bag in bags] == [2, 2]
+    store = CellSegmenter(nuclear_channel=1, scale=1, crop_size=16).to_store([field], tmp_path / "s", names=["a"],
+                                                                            masks=[mask])
+    assert len(store) == 2
+    with pytest.raises(ValueError, match="one label image .* per field"):
+        CellSegmenter(nuclear_channel=1, scale=1, crop_size=16).transform([field], masks=[mask, mask])
+    with pytest.raises(ValueError, match=r"field's size \(128, 128\)"):
+        CellSegmenter(nuclear_channel=1, scale=1, crop_size=16).segment(field, mask=mask[:64])
