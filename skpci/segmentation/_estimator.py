@@ -153,14 +153,16 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
     def _field_params(self, fields, recorded=None):
         """What :func:`segment_field` gets: the parameters, with sizes settled (fitted, recorded, or now)."""
         params = self._segment_params()
+        keys = ("nucleus_diameter", "scale", "crop_size")
         if hasattr(self, "scale_"):
-            sizes = self.nucleus_diameter_, self.scale_, self.crop_size_
-        elif recorded is not None:  # a store keeps the sizes of its first run; "auto" takes them
-            sizes = tuple(recorded.get(key) if params[key] in (None, "auto") else params[key]
-                          for key in ("nucleus_diameter", "scale", "crop_size"))
+            settled = dict(zip(keys, (self.nucleus_diameter_, self.scale_, self.crop_size_)))
+        elif recorded is not None:  # a store keeps the sizes of its first run
+            settled = recorded
         else:
-            sizes = _resolve(params, fields)
-        params.update(zip(("nucleus_diameter", "scale", "crop_size"), sizes))
+            settled = dict(zip(keys, _resolve(params, fields)))
+        # Sizes given explicitly win (also after fit); those left to the data take the settled ones.
+        params.update({key: settled.get(key) for key in keys if params[key] in (None, "auto")})
+        params["scale"], params["crop_size"] = float(params["scale"]), int(params["crop_size"])
         return params
 
     def transform(self, X, masks=None):

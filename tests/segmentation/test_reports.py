@@ -103,3 +103,12 @@ def test_fields_with_their_own_masks_are_cropped_around_them(tmp_path, field):
         CellSegmenter(nuclear_channel=1, scale=1, crop_size=16).transform([field], masks=[mask, mask])
     with pytest.raises(ValueError, match=r"field's size \(128, 128\)"):
         CellSegmenter(nuclear_channel=1, scale=1, crop_size=16).segment(field, mask=mask[:64])
+
+
+def test_fit_settles_the_sizes_once_and_explicit_ones_still_win(field):
+    fields = [field, field[::-1]]
+    segmenter = CellSegmenter(nuclear_channel=1).fit(fields)
+    assert segmenter.scale_ == 1.0 and segmenter.crop_size_ % 4 == 0 and 5 < segmenter.nucleus_diameter_ < 12
+    bags = segmenter.transform([field[:, :100], field])  # one crop size for every field
+    assert {bag.shape[1] for bag in bags} == {segmenter.crop_size_}
+    assert segmenter.set_params(crop_size=24).transform([field])[0].shape[1] == 24
