@@ -34,6 +34,8 @@ DECODER_LAYERS = (("conv6_1", 256), ("conv7_1", 384), ("conv8_1", 384), ("conv9_
 FEATURE_LAYERS = tuple(name for name, _ in SOURCE_ENCODER_LAYERS)
 
 SOURCE_INPUT = "x_in"
+#: Largest input size a model card may record (a 4096 px input already needs GBs per batch).
+MAX_INPUT_SIZE = 4096
 TARGET_MARKER_INPUT = "y_rfp"
 OUTPUT = "y_gfp"
 
@@ -70,8 +72,16 @@ class Architecture:
 
     @classmethod
     def from_dict(cls, values):
-        """The architecture recorded in a model card."""
-        return cls(values["n_protein_channels"], values["n_marker_channels"], values["input_size"])
+        """The architecture recorded in a model card, checked: counts of 1..64 channels, 8..4096 px."""
+        if not isinstance(values, dict):
+            raise TypeError(f"an architecture is a dict, got {type(values).__name__}")
+        architecture = cls(values["n_protein_channels"], values["n_marker_channels"], values["input_size"])
+        for name, value, high in (("n_protein_channels", architecture.n_protein_channels, 64),
+                                  ("n_marker_channels", architecture.n_marker_channels, 64),
+                                  ("input_size", architecture.input_size, MAX_INPUT_SIZE)):
+            if not isinstance(value, int) or isinstance(value, bool) or not (1 if high == 64 else 8) <= value <= high:
+                raise ValueError(f"{name}={value!r} is out of range")
+        return architecture
 
     @classmethod
     def of(cls, model):

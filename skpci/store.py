@@ -278,7 +278,9 @@ class CropStore:
             return store
         if path.exists():
             raise FileExistsError(f"{str(path)!r} exists.")
-        staging = cls.create(Path(str(path) + ".staging"), channel_names=channel_names)
+        staging_path = Path(str(path) + ".staging")
+        _remove_stale_staging(staging_path)  # left by a killed from_bags; the file itself was never written
+        staging = cls.create(staging_path, channel_names=channel_names)
         try:
             shard = staging.append(bags, names=names, **records)
             os.replace(shard, path)
@@ -463,6 +465,19 @@ class CropStore:
                 "All crops of a store share one shape and dtype; got "
                 + ", ".join(f"{shape} {dtype}" for shape, dtype in sorted(shapes, key=str)) + "."
             )
+
+
+def _remove_stale_staging(path):
+    """Remove what a killed single-file ``from_bags`` left: a manifest and shard files, nothing else."""
+    if not path.is_dir():
+        return
+    entries = list(path.iterdir())
+    ours = [p for p in entries if p.name == _MANIFEST or _SHARD_PATTERN.match(p.name) or p.name.startswith(".")]
+    if len(ours) != len(entries):
+        raise FileExistsError(f"{str(path)!r} holds files that from_bags did not write; move them away.")
+    for entry in ours:
+        entry.unlink()
+    path.rmdir()
 
 
 def discard_if_empty(path):

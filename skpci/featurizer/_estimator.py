@@ -68,6 +68,17 @@ from .training import (
 )
 
 
+def _check_writable_folder(path, name):
+    """Fail before training when ``path`` is a file, or a folder (or the place for one) that cannot be written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is a file, not a folder; give a folder for the checkpoint.")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {str(path)!r} cannot be written (no write permission on {str(existing)!r}); "
+                         "give a folder you can write to.")
+
+
 class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
     """Self-supervised single-cell features by paired cell inpainting.
 
@@ -348,6 +359,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
         validate_params(self)
         if self.epochs > 0:
             resolve_devices(self.devices)  # fails before any data is read
+            if self.checkpoint_dir is not None:
+                _check_writable_folder(self.checkpoint_dir, "checkpoint_dir")
         data = as_crop_input(X, groups, channel_names=self.channel_names)
         if self.epochs > 0:
             data.group_codes()  # fails (e.g. cells without groups) before the network is built
@@ -502,6 +515,8 @@ class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
             Storage precision. float32 loads back bit-identical; float16 halves
             the size and changes features by about 1e-3 relative.
         overwrite : bool, default=False
+            Replace an existing model directory at ``path`` (never anything
+            else: a folder without a model card or a file is refused).
 
         Returns
         -------

@@ -39,10 +39,20 @@ def read_card(directory):
         )
     try:
         card = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise PretrainedModelError(f"Cannot read the model card {str(path)!r}: {error}") from error
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT or "architecture" not in card:
         raise PretrainedModelError(f"{str(path)!r} is not an skpci model card.")
+    try:
+        Architecture.from_dict(card["architecture"])
+        channels = card["channels"]
+        for key in ("protein_channels", "marker_channels"):
+            if not all(isinstance(c, int) and not isinstance(c, bool) for c in channels[key]):
+                raise ValueError(f"{key} holds {channels[key]!r}")
+    except (KeyError, TypeError, ValueError) as error:
+        problem = f"no entry {error}" if isinstance(error, KeyError) else str(error)
+        raise PretrainedModelError(f"The model card {str(path)!r} is malformed ({problem}); write it again with "
+                                   "save_pretrained.") from error
     return card
 
 
@@ -63,6 +73,10 @@ def save_model_directory(model, path, card, *, dtype="float16", overwrite=False)
     -------
     path : pathlib.Path
     """
+    existing = Path(path)
+    if overwrite and (existing.exists() or existing.is_symlink()) and not (existing / CARD_FILE).is_file():
+        raise FileExistsError(f"{str(path)!r} exists and is not a model directory; overwrite=True replaces only "
+                              "a model directory. Choose another path.")
     with atomic_directory(path, overwrite=overwrite) as staging:
         stored = model
         if dtype != "float32":

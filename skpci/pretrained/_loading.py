@@ -56,7 +56,14 @@ def resolve(name_or_path, *, progress=True):
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         card = read_card(path)
-        weights = path / card.get("weights", {}).get("file", WEIGHTS_FILE)
+        entry = card.get("weights", {})
+        name = entry.get("file", WEIGHTS_FILE) if isinstance(entry, dict) else None
+        weights = path / name if isinstance(name, str) else None
+        if weights is None or weights.resolve().parent != path.resolve():
+            raise PretrainedModelError(
+                f"The model card in {str(path)!r} names weights {name!r} outside its directory; a card may only "
+                "name a file inside it."
+            )
         if not weights.is_file():
             raise PretrainedModelError(f"Model directory {str(path)!r} has no weights file {weights.name!r}.")
         return ResolvedWeights("directory", weights, Architecture.from_dict(card["architecture"]), card)
