@@ -327,7 +327,7 @@ def test_reused_checkpoint_is_refused(ctx, checkpoint, params, make_x, match):
 
 def test_checkpoint_dir_that_is_a_file_is_refused(ctx, tmp_path):
     (tmp_path / "run").write_text("not a folder")
-    with pytest.raises(FileExistsError, match="File exists"):
+    with pytest.raises(ValueError, match="is a file, not a folder"):
         featurizer(epochs=1, checkpoint_dir=tmp_path / "run").fit(ctx.bags)
 
 
