@@ -16,6 +16,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .._ids import encode_ids
 from ..network import FEATURE_LAYERS, layer_width
 
 
@@ -54,8 +55,10 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
     features = np.asarray(features)
     if features.ndim != 2:
         raise ValueError(f"features must be 2-D (n_samples, n_features), got shape {features.shape}.")
-    labels, class_names = _codes(labels, "labels", len(features))
-    groups, _ = _codes(groups, "groups", len(features))
+    labels, class_names = encode_ids(labels, len(features), name="labels", expected="one entry per sample",
+                                     missing_as="label", item="sample")
+    groups, _ = encode_ids(groups, len(features), name="groups", expected="one entry per sample",
+                           missing_as="fold group", item="sample")
     if len(np.unique(groups)) < 2:
         raise ValueError("Cross-validation needs at least two fold groups (images or fields); groups holds one.")
     classes = np.unique(labels)
@@ -95,23 +98,6 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
         "balanced_accuracy_std": float(np.std(fold_balanced)) if fold_balanced else float("nan"),
         "n_folds": len(fold_accuracy),
     }
-
-
-def _codes(values, name, n_samples):
-    """Ids of any hashable type as integer codes, refusing missing ones (which would merge)."""
-    values = np.asarray(values)
-    if values.ndim != 1 or len(values) != n_samples:
-        raise ValueError(f"{name} must be 1-D with one entry per sample: got shape {values.shape} for "
-                         f"{n_samples} samples.")
-    missing = np.flatnonzero(pd.isna(values))
-    if len(missing):
-        raise ValueError(f"{name} has no value (None or NaN) for {len(missing)} sample(s), "
-                         f"e.g. {missing[:5].tolist()}.")
-    try:
-        codes, uniques = pd.factorize(values, sort=True)  # sorted, as scikit-learn orders classes
-    except TypeError:  # mixed types are told apart, not sorted
-        codes, uniques = pd.factorize(values)
-    return codes, np.asarray(uniques, dtype=object)
 
 
 def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, name="skpci",

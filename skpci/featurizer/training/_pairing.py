@@ -8,7 +8,8 @@ touches global random state.
 import warnings
 
 import numpy as np
-import pandas as pd
+
+from ..._ids import encode_ids
 
 
 def encode_groups(groups, n_cells):
@@ -17,7 +18,7 @@ def encode_groups(groups, n_cells):
     Parameters
     ----------
     groups : array-like of shape (n_cells,)
-        One hashable, sortable id per cell.
+        One hashable id per cell (see :func:`skpci._ids.encode_ids`).
     n_cells : int
         Expected length.
 
@@ -25,25 +26,9 @@ def encode_groups(groups, n_cells):
     -------
     codes : ndarray of int64, shape (n_cells,)
     """
-    groups = np.asarray(groups)
-    if groups.ndim > 1:
-        raise ValueError(f"groups must be 1-D, one id per cell; got an array of shape {groups.shape}.")
-    if groups.ndim != 1 or len(groups) != n_cells:
-        raise ValueError(
-            f"groups must hold one id per cell: got {groups.shape[0] if groups.ndim else 'a scalar'} "
-            f"ids for {n_cells} cells."
-        )
-    missing = np.flatnonzero(pd.isna(groups))
-    if len(missing):
-        raise ValueError(
-            f"groups: {len(missing)} cell(s) have no group id (NaN or None), e.g. cells {missing[:5].tolist()}; "
-            "give every cell the id of its image (or group), or leave those cells out."
-        )
-    try:
-        _, codes = np.unique(groups, return_inverse=True)
-    except TypeError:  # ids of mixed types (str and int...) cannot be sorted, only told apart
-        codes, _ = pd.factorize(groups.astype(object))
-    return codes.astype(np.int64).ravel()
+    codes, _ = encode_ids(groups, n_cells, name="groups", expected="one id per cell", missing_as="group id",
+                          item="cell")
+    return codes
 
 
 def pairable_cells(codes):
