@@ -36,21 +36,25 @@ def forward_flops(model):
     return total
 
 
-def matmul_flops_per_second(n=4096, repeats=5, dtype="float32"):
-    """FLOP/s of an n x n matrix product on the Keras backend (best of ``repeats``)."""
+def matmul_flops_per_second(n=4096, repeats=5, dtype="float32", products=10):
+    """FLOP/s of an n x n matrix product on the Keras backend (best of ``repeats`` runs of ``products``)."""
     import keras
 
     a = keras.random.normal((n, n), dtype=dtype, seed=0)
     b = keras.random.normal((n, n), dtype=dtype, seed=1)
-    product = keras.ops.matmul(a, b)
-    keras.ops.convert_to_numpy(product[0, 0])  # warm up and wait
+
+    def wait(product):
+        keras.ops.convert_to_numpy(keras.ops.cast(product[0, 0], "float32"))
+
+    wait(keras.ops.matmul(a, b))  # warm up
     best = np.inf
     for _ in range(repeats):
         started = time.perf_counter()
-        product = keras.ops.matmul(a, b)
-        keras.ops.convert_to_numpy(product[0, 0])
+        for _ in range(products):
+            product = keras.ops.matmul(a, b)
+        wait(product)
         best = min(best, time.perf_counter() - started)
-    return 2 * n**3 / best
+    return 2 * n**3 * products / best
 
 
 def batch_dataset(get_batch, n_batches, workers=1):
@@ -67,20 +71,22 @@ def batch_dataset(get_batch, n_batches, workers=1):
     return Batches(workers=workers, use_multiprocessing=False)
 
 
-def training_samples_per_second(input_size, batch_size, n_batches, jit_compile, precision=None):
+def training_samples_per_second(input_size, batch_size, n_batches, jit_compile, precision=None,
+                                steps_per_execution=1):
     """Samples/s of model.fit on one constant in-memory batch (best of two timings)."""
     import keras
 
     from skpci.network import build_inpainting_model
 
     model = build_inpainting_model(1, 1, input_size, seed=0, dtype=precision)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5), loss="mse", jit_compile=jit_compile)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5), loss="mse", jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
     rng = np.random.default_rng(0)
     inputs = {"x_in": rng.random((batch_size, input_size, input_size, 2), dtype=np.float32),
               "y_rfp": rng.random((batch_size, input_size, input_size, 1), dtype=np.float32)}
     target = rng.random((batch_size, input_size, input_size, 1), dtype=np.float32)
 
-    model.fit(batch_dataset(lambda index: (inputs, target), 2), epochs=1, verbose=0)  # compile
+    model.fit(batch_dataset(lambda index: (inputs, target), 2 * steps_per_execution), epochs=1, verbose=0)  # compile
     best = np.inf
     for _ in range(2):
         started = time.perf_counter()

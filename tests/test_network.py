@@ -85,16 +85,16 @@ def test_features_are_pooled_relu_output_before_batchnorm():
     conv3 = keras.Model(model.inputs[0], model.get_layer("conv3_1").output)
     for pooling, reduce in (("max", np.max), ("mean", np.mean)):
         extractor = build_feature_extractor(model, ["conv3_1"], pooling)
-        expected = reduce(np.asarray(conv3(x, training=False)), axis=(1, 2))
-        np.testing.assert_allclose(np.asarray(extractor(x)), expected, rtol=1e-5, atol=1e-6)
-    assert (np.asarray(extractor(x)) >= 0).all()
+        expected = reduce(keras.ops.convert_to_numpy(conv3(x, training=False)), axis=(1, 2))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(extractor(x)), expected, rtol=1e-5, atol=1e-6)
+    assert (keras.ops.convert_to_numpy(extractor(x)) >= 0).all()
 
 
 def test_several_layers_are_concatenated_in_order():
     model = build_inpainting_model(1, 1, 16, seed=0)
     x = np.random.default_rng(1).random((3, 16, 16, 2)).astype("float32")
-    both = np.asarray(build_feature_extractor(model, ["conv2_1", "conv1_1"])(x))
-    one = np.asarray(build_feature_extractor(model, ["conv1_1"])(x))
+    both = keras.ops.convert_to_numpy(build_feature_extractor(model, ["conv2_1", "conv1_1"])(x))
+    one = keras.ops.convert_to_numpy(build_feature_extractor(model, ["conv1_1"])(x))
     assert both.shape == (3, 256 + 96)
     np.testing.assert_allclose(both[:, 256:], one, rtol=1e-6)
 
