@@ -14,11 +14,18 @@ def _current_umask():
 
 
 @contextlib.contextmanager
-def atomic_file(path):
+def atomic_file(path, *, publish=None):
     """Yield a temporary path beside ``path``; on success it is renamed to ``path``.
 
     On any error the temporary file is removed and ``path`` is untouched. The
     file gets the permissions a plain ``open(path, "w")`` would give it.
+
+    Parameters
+    ----------
+    path : str or path-like
+    publish : callable, optional
+        Called with the finished temporary path instead of renaming it to
+        ``path`` (for example to pick a free name atomically).
     """
     path = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -26,7 +33,10 @@ def atomic_file(path):
     try:
         yield Path(temporary)
         os.chmod(temporary, 0o666 & ~_current_umask())
-        os.replace(temporary, path)
+        if publish is None:
+            os.replace(temporary, path)
+        else:
+            publish(Path(temporary))
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)

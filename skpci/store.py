@@ -49,6 +49,8 @@ VERSION = 1
 _SHARD_NAME = "shard-{:06d}.h5"
 _SHARD_PATTERN = re.compile(r"^shard-(\d{6})\.h5$")
 _MANIFEST = "store.json"
+#: Shard files kept open at once by one handle (least recently used closed first).
+_OPEN_SHARDS = 32
 _STRING = h5py.string_dtype("utf-8")
 
 
@@ -209,6 +211,7 @@ class CropStore:
             raise ValueError("Nothing to append: no images given.")
         names, groups, labels, metadata = check_image_records(n_images, names=names, groups=groups,
                                                               labels=labels, metadata=metadata)
+        self.refresh()  # another handle or process may have appended since this one last looked
         if len(set(names)) != n_images or set(names) & set(self.images["name"]):
             raise ValueError("Image names must be unique in a store; some are repeated or already stored.")
         self._check_bags(bags)
@@ -224,8 +227,9 @@ class CropStore:
                 )
             centroid = np.concatenate(centroids) if n_images else np.zeros((0, 2), np.float32)
         crops = np.concatenate(bags)
-        shard_path = self.path / _SHARD_NAME.format(self._next_shard_number())
-        with atomic_file(shard_path) as temporary:
+        published = []
+        with atomic_file(self.path / "shard.h5",
+                         publish=lambda temporary: published.append(self._claim_shard_name(temporary))) as temporary:
             with h5py.File(temporary, "w") as shard:
                 shard.attrs["format"] = FORMAT
                 shard.attrs["version"] = VERSION
@@ -241,7 +245,33 @@ class CropStore:
                 shard.create_dataset("image_label", data=labels, dtype=_STRING)
                 shard.create_dataset("image_metadata", data=[json.dumps(m) for m in metadata], dtype=_STRING)
         self.refresh()
-        return shard_path
+        return published[0]
+
+    def _claim_shard_name(self, temporary):
+        """Give the finished shard ``temporary`` the next free shard name, atomically.
+
+        A hard link fails when the name exists, so two writers (handles or
+        processes) appending at once each get their own shard and neither
+        overwrites the other's. Where the file system has no hard links, the
+        name is reserved with ``O_EXCL`` first (readers skip such an empty,
+        reserved shard until it is filled).
+        """
+        number = self._next_shard_number()
+        while True:
+            shard_path = self.path / _SHARD_NAME.format(number)
+            try:
+                try:
+                    os.link(temporary, shard_path)
+                    os.remove(temporary)
+                except FileExistsError:
+                    raise
+                except OSError:  # no hard links here: reserve the name, then move the shard onto it
+                    os.close(os.open(shard_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                    os.replace(temporary, shard_path)
+            except FileExistsError:
+                number = max(number + 1, self._next_shard_number())
+                continue
+            return shard_path
 
     @classmethod
     def from_bags(cls, path, bags, *, names=None, channel_names=None, **records):
@@ -293,43 +323,68 @@ class CropStore:
     # ------------------------------------------------------------- reading
 
     def refresh(self):
-        """Rescan the folder for shards written since the store was opened."""
+        """Rescan the folder for shards written since the store was opened.
+
+        Shards never change once written, so only new ones are read, and when
+        the known shards are still the first ones (appends only add) the
+        tables grow by the new shards' rows instead of being rebuilt.
+        """
+        known = getattr(self, "_shards", [])
         if self.path.is_dir():
-            shards = sorted(p for p in self.path.iterdir() if _SHARD_PATTERN.match(p.name))
+            names = self._list_shards()
+            if known and names[:len(known)] == [shard.name for shard in known]:
+                new = self._filled([self.path / name for name in names[len(known):]])
+                if new:
+                    self._add_shards(new, first_index=len(known))
+                return self
+            shards = self._filled([self.path / name for name in names])
         else:
             shards = [self.path]
-        images, cells, offsets, shapes = [], [], [0], set()
-        known = getattr(self, "_records", {})
-        self._records = {}
-        for index, shard_path in enumerate(shards):
-            # Shards never change once written, so only new ones are read.
-            if shard_path not in known:
-                try:
-                    known[shard_path] = self._read_records(shard_path)
-                except (OSError, KeyError, ValueError) as error:
-                    raise ValueError(f"Cannot read the crop store shard {str(shard_path)!r}: {error}") from error
-            image_frame, cell_frame, n_cells, shape = self._records[shard_path] = known[shard_path]
+        self._records, self._shards = {}, []
+        self._offsets = np.zeros(1, dtype=np.int64)
+        self._shape = self._dtype = None
+        self.images = pd.DataFrame({"name": [], "group": [], "label": [], "n_cells": [], "start": [],
+                                    "shard": [], "metadata": []}).astype(
+            {"n_cells": np.int64, "start": np.int64, "shard": np.int64})
+        self.cells = pd.DataFrame({"image": np.zeros(0, np.int64), "centroid_row": [], "centroid_col": [],
+                                   "source": [], "group": []})
+        if shards:
+            self._add_shards(shards, first_index=0)
+        return self
+
+    def _add_shards(self, shards, first_index):
+        """Read the records of ``shards`` (numbered from ``first_index``) and append them to the tables."""
+        images, cells, offsets, shapes = [], [], [int(self._offsets[-1])], set()
+        n_images = len(self.images)
+        if self._shape is not None:
+            shapes.add((self._shape, self._dtype))
+        for index, shard_path in enumerate(shards, start=first_index):
+            try:
+                records = self._read_records(shard_path)
+            except (OSError, KeyError, ValueError) as error:
+                raise ValueError(f"Cannot read the crop store shard {str(shard_path)!r}: {error}") from error
+            image_frame, cell_frame, n_cells, shape = self._records[shard_path] = records
             images.append(image_frame.assign(start=image_frame["start"] + offsets[-1], shard=index))
-            cells.append(cell_frame.assign(image=cell_frame["image"] + sum(map(len, images[:-1]))))
+            cells.append(cell_frame.assign(image=cell_frame["image"] + n_images))
+            n_images += len(image_frame)
             if shape is not None:
                 shapes.add(shape)
             offsets.append(offsets[-1] + n_cells)
         if len(shapes) > 1:
             raise ValueError(f"The shards of {str(self.path)!r} hold crops of different shapes or dtypes: "
                              f"{sorted(map(str, shapes))}.")
-        self._shards = shards
-        self._offsets = np.array(offsets, dtype=np.int64)
-        empty_images = pd.DataFrame({"name": [], "group": [], "label": [], "n_cells": [], "start": [],
-                                     "shard": [], "metadata": []})
-        self.images = pd.concat(images, ignore_index=True) if images else empty_images
-        self.images = self.images.astype({"n_cells": np.int64, "start": np.int64, "shard": np.int64})
-        table = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame(
-            {"image": np.zeros(0, np.int64), "centroid_row": [], "centroid_col": []})
-        table["source"] = self.images["name"].to_numpy()[table["image"].to_numpy()] if len(table) else []
-        table["group"] = self.images["group"].to_numpy()[table["image"].to_numpy()] if len(table) else []
-        self.cells = table
+        new_images = pd.concat(images, ignore_index=True).astype(
+            {"n_cells": np.int64, "start": np.int64, "shard": np.int64})
+        new_cells = pd.concat(cells, ignore_index=True)
+        image_of_cell = new_cells["image"].to_numpy() - len(self.images)
+        new_cells["source"] = new_images["name"].to_numpy()[image_of_cell] if len(new_cells) else []
+        new_cells["group"] = new_images["group"].to_numpy()[image_of_cell] if len(new_cells) else []
+        self.images = new_images if not len(self.images) else pd.concat([self.images, new_images],
+                                                                         ignore_index=True)
+        self.cells = new_cells if not len(self.cells) else pd.concat([self.cells, new_cells], ignore_index=True)
+        self._shards = self._shards + list(shards)
+        self._offsets = np.concatenate([self._offsets, np.array(offsets[1:], dtype=np.int64)])
         self._shape, self._dtype = next(iter(shapes)) if shapes else (None, None)
-        return self
 
     def _read_records(self, shard_path):
         """Image and cell records of one shard, numbered within the shard."""
@@ -339,8 +394,19 @@ class CropStore:
         if self.channel_names is None:
             self.channel_names = json.loads(shard.attrs.get("channel_names", "null"))
         crops = shard["crops"]
+        n_images, n_cells = len(shard["image_name"]), len(crops)
+        # Sizes are checked before anything is read, so a damaged shard cannot make this allocate much.
+        for name in ("image_group", "image_label", "image_metadata"):
+            if shard[name].shape != (n_images,):
+                raise ValueError(f"{name} holds {shard[name].shape} entries for {n_images} images")
+        for name, shape in (("cell_image", (n_cells,)), ("cell_centroid", (n_cells, 2))):
+            if shard[name].shape != shape:
+                raise ValueError(f"{name} has shape {shard[name].shape}; {n_cells} crops need {shape}")
         image_of_cell = shard["cell_image"][:]
-        counts = np.bincount(image_of_cell, minlength=len(shard["image_name"])).astype(np.int64)
+        if n_cells and (image_of_cell.min() < 0 or image_of_cell.max() >= n_images
+                        or np.any(np.diff(image_of_cell) < 0)):
+            raise ValueError(f"cell_image must number the {n_images} images in order, from 0")
+        counts = np.bincount(image_of_cell, minlength=n_images).astype(np.int64)
         image_frame = pd.DataFrame({
             "name": decode_strings(shard["image_name"][:]),
             "group": decode_strings(shard["image_group"][:]),
@@ -435,20 +501,36 @@ class CropStore:
         self._handles = {}
 
     def _open(self, shard_path):
+        """An open handle on a shard, from a small cache of the most recently used ones.
+
+        At most ``_OPEN_SHARDS`` stay open, so a store of thousands of
+        shards stays far from the open-file limit.
+        """
         if self._pid != os.getpid():  # forked: HDF5 handles must not be shared between processes
             self._handles, self._pid = {}, os.getpid()
-        handle = self._handles.get(shard_path)
+        handle = self._handles.pop(shard_path, None)
         if handle is None:
             try:
                 handle = h5py.File(shard_path, "r")
             except OSError as error:
                 raise ValueError(f"Cannot read the crop store shard {str(shard_path)!r}: {error}") from error
-            self._handles[shard_path] = handle
+            while len(self._handles) >= _OPEN_SHARDS:
+                self._handles.pop(next(iter(self._handles))).close()
+        self._handles[shard_path] = handle  # dicts keep insertion order: the last used goes last
         return handle
 
     def _next_shard_number(self):
-        numbers = [int(_SHARD_PATTERN.match(p.name).group(1)) for p in self._shards]
-        return max(numbers, default=-1) + 1
+        names = self._list_shards()
+        return int(_SHARD_PATTERN.match(names[-1]).group(1)) + 1 if names else 0
+
+    def _list_shards(self):
+        """Names of the shard files in the store folder, in order (their numbers have a fixed width)."""
+        return sorted(name for name in os.listdir(self.path) if _SHARD_PATTERN.match(name))
+
+    @staticmethod
+    def _filled(shards):
+        """``shards`` less the empty files: names reserved by a writer still moving its shard in."""
+        return [shard for shard in shards if shard.stat().st_size > 0]
 
     def _check_bags(self, bags):
         for i, bag in enumerate(bags):
