@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "CellSegmenter": ".segmentation",
     "CropStore": ".store",
+    "InconsistentVersionWarning": "._versions",
     "PairedInpaintingFeaturizer": ".featurizer",
 }
 

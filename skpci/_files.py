@@ -1,8 +1,17 @@
-"""Writing files (and tables) so that they appear complete or not at all; reading HDF5 strings."""
+"""Writing files (and tables) so that they appear complete or not at all; reading HDF5 strings.
+
+Temporary files and folders are made beside their target and named after it,
+the host and the writing process (``.model.host-1234.x8f2.part``). A write
+that was killed leaves them behind; the next write to the same target
+removes those whose process is gone, and puts back a folder that a killed
+overwrite had moved aside but not yet replaced.
+"""
 
 import contextlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -11,6 +20,65 @@ def _current_umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _owner_tag():
+    """``host-pid`` of this process, as temporary names carry it."""
+    return f"{re.sub(r'[^A-Za-z0-9_]', '_', socket.gethostname())}-{os.getpid()}"
+
+
+def _process_is_gone(tag):
+    """Whether the process named by a temporary's ``host-pid`` tag has ended (False when unsure)."""
+    host, _, pid = tag.rpartition("-")
+    if host != _owner_tag().rpartition("-")[0] or not pid.isdigit():
+        return False  # another machine's process (a shared file system), or not our naming
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _stale_temporaries(path, kind):
+    """Temporaries of ``path`` (``kind``: "part", "staging" or "old") left by processes that have ended."""
+    patterns = {"part": r"\.{name}\.(?P<tag>.+-\d+)\.[^.]+\.part",
+                "staging": r"\.{name}\.(?P<tag>.+-\d+)\.staging\.[^.]+",
+                "old": r"\.{name}\.(?P<tag>.+-\d+)\.old\.[^.]+"}
+    pattern = re.compile(patterns[kind].format(name=re.escape(path.name)) + "$")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    return [path.parent / name for name in names
+            if (match := pattern.match(name)) and _process_is_gone(match.group("tag"))]
+
+
+def remove_stale_temporaries(path):
+    """Clean up after killed writes to ``path``: restore a folder moved aside, remove partial files.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+
+    Returns
+    -------
+    restored : bool
+        True when ``path`` was missing and the copy a killed overwrite had moved aside was put back.
+    """
+    restored = False
+    for retired in _stale_temporaries(path, "old"):
+        if not path.exists() and (retired / path.name).exists():
+            os.replace(retired / path.name, path)
+            restored = True
+        shutil.rmtree(retired, ignore_errors=True)
+    for leftover in _stale_temporaries(path, "staging"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in _stale_temporaries(path, "part"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+    return restored
 
 
 @contextlib.contextmanager
@@ -28,7 +96,8 @@ def atomic_file(path, *, publish=None):
         ``path`` (for example to pick a free name atomically).
     """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    remove_stale_temporaries(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.{_owner_tag()}.", suffix=".part", dir=path.parent)
     os.close(handle)
     try:
         yield Path(temporary)
@@ -52,15 +121,18 @@ def atomic_directory(path, *, overwrite=False):
         If ``path`` exists and ``overwrite`` is false.
     """
     path = Path(path)
+    if path.parent.is_dir():
+        remove_stale_temporaries(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{_owner_tag()}.staging.", dir=path.parent))
     try:
         yield staging
         os.chmod(staging, 0o777 & ~_current_umask())
         if path.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            # Between these two renames a kill leaves path missing; the next write (or load) puts it back.
+            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.{_owner_tag()}.old.", dir=path.parent))
             os.replace(path, retired / path.name)
             os.replace(staging, path)
             shutil.rmtree(retired, ignore_errors=True)

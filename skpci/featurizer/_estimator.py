@@ -33,6 +33,7 @@ from .._validation import (
     Predicate,
     validate_params,
 )
+from .._versions import RecordsVersions
 from ..channels import check_channel_names, check_channel_roles, match_channels
 from ..network import (
     FEATURE_LAYERS,
@@ -79,7 +80,7 @@ def _check_writable_folder(path, name):
                          "give a folder you can write to.")
 
 
-class PairedInpaintingFeaturizer(TransformerMixin, BaseEstimator):
+class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimator):
     """Self-supervised single-cell features by paired cell inpainting.
 
     ``fit`` trains the paired cell inpainting network of Lu et al. (2019):

@@ -4,6 +4,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._files import remove_stale_temporaries
 from ..network import Architecture
 from ._directory import WEIGHTS_FILE, read_card, sha256_of
 from ._download import cache_dir, fetch
@@ -54,6 +55,8 @@ def resolve(name_or_path, *, progress=True):
         path = fetch(entry.url, cache_dir() / entry.filename, sha256=entry.sha256, progress=progress)
         return ResolvedWeights("legacy", path, legacy_architecture(path, entry.architecture.input_size))
     path = Path(name_or_path).expanduser()
+    if not path.exists() and path.parent.is_dir():
+        remove_stale_temporaries(path)  # puts back a model directory a killed overwrite had moved aside
     if path.is_dir():
         card = read_card(path)
         entry = card.get("weights", {})

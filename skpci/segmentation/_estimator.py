@@ -9,12 +9,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
 from .._validation import N_JOBS, NONE, VERBOSE, Interval, Options, Predicate, validate_params
+from .._versions import RecordsVersions
 from ..store import CropStore, check_image_records, discard_if_empty
 from ._fields import BORDERS, METHODS, crop_field, crop_field_for_store, resolve_sizes, segment_field
 from ._nuclei import THRESHOLDS
 
 
-class CellSegmenter(TransformerMixin, BaseEstimator):
+class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
     """Segment nuclei in whole fields and crop a square around each cell.
 
     Follows the authors' Human Protein Atlas recipe (downsample, smooth,
@@ -89,6 +90,7 @@ class CellSegmenter(TransformerMixin, BaseEstimator):
     (2, (32, 32, 3))
     """
 
+    _versioned_libraries = ("skpci",)  # the segmenter holds no network
     _parameter_constraints = {
         "nuclear_channel": [Interval(Integral, 0, None)],
         "nucleus_diameter": [Interval(Real, 1, None), NONE],
