@@ -8,11 +8,11 @@ A model directory, written by
   was trained, and versions.
 """
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .._fetch import sha256_of  # noqa: F401 (re-exported by skpci.pretrained)
 from .._files import atomic_directory
 from ..network import Architecture, build_with_weights
 from ._errors import PretrainedModelError
@@ -113,10 +113,3 @@ def make_card(*, architecture, protein_channels, marker_channels, n_channels_in,
     }
 
 
-def sha256_of(path, chunk_size=1 << 20):
-    """Hex SHA-256 digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

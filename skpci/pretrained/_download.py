@@ -1,12 +1,9 @@
-"""Fetching published weight files once into the user cache, verified."""
+"""Fetching published weight files once into the user cache, verified (through :mod:`skpci._fetch`)."""
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from .._files import atomic_file
-from ._directory import sha256_of
+from .._fetch import DownloadError, VerificationError, download
 from ._errors import PretrainedModelError
 from ._keras2 import open_h5
 
@@ -16,22 +13,25 @@ def cache_dir():
     return Path(os.environ.get("SKPCI_CACHE_DIR", Path.home() / ".cache" / "skpci"))
 
 
-
-def fetch(url, destination, *, sha256=None, progress=True, timeout=30):
+def fetch(url, destination, *, sha256=None, progress=True, timeout=30, deadline=1800):
     """Download ``url`` to ``destination`` once, verifying it; later calls use the cache.
 
     The file is written to a temporary name and renamed when complete and
-    verified, so an interrupted download never leaves a partial file.
+    verified, so an interrupted download never leaves a partial file. Server
+    errors and dropped connections are retried; see :func:`skpci._fetch.download`.
 
     Parameters
     ----------
     url : str
     destination : path-like
     sha256 : str, optional
-        Expected digest. Without one, the file must at least open as HDF5.
+        Expected digest. Without one, the file must open as HDF5, and the
+        digest of the first download is recorded and checked on later uses.
     progress : bool, default=True
     timeout : float, default=30
-        Seconds to wait for the server.
+        Seconds any one connection or read may wait.
+    deadline : float, default=1800
+        Seconds the whole download may take.
 
     Returns
     -------
@@ -40,32 +40,14 @@ def fetch(url, destination, *, sha256=None, progress=True, timeout=30):
     Raises
     ------
     ConnectionError
-        When the server cannot be reached (offline?).
+        When the file cannot be downloaded (offline?).
     PretrainedModelError
-        When the downloaded file fails verification.
+        When the downloaded or cached file fails verification.
     """
-    from tqdm.auto import tqdm
-
-    destination = Path(destination)
-    if destination.is_file() and (sha256 is None or sha256_of(destination) == sha256):
-        return destination
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(destination) as partial:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
-                          desc=f"fetching {destination.name}") as bar:
-                    for chunk in iter(lambda: response.read(1 << 20), b""):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-        except (urllib.error.URLError, OSError) as error:
-            raise ConnectionError(
-                f"Could not download {url} ({error}). Check the network connection (offline?), "
-                f"or download the file yourself and pass its path as weights=."
-            ) from error
-        if sha256 is not None and sha256_of(partial) != sha256:
-            raise PretrainedModelError(f"The file downloaded from {url} fails its checksum; not kept.")
-        if sha256 is None:
-            open_h5(partial).close()
-    return destination
+    try:
+        return download(url, destination, sha256=sha256, verify=lambda path: open_h5(path).close(),
+                        timeout=timeout, deadline=deadline, progress=progress)
+    except VerificationError as error:
+        raise PretrainedModelError(str(error)) from error
+    except DownloadError as error:
+        raise DownloadError(f"{error} Or download the file yourself and give its path instead of the name.") from error
