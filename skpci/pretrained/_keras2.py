@@ -26,6 +26,8 @@ ENCODER_CONVS = tuple(name for name, _ in SOURCE_ENCODER_LAYERS + TARGET_ENCODER
 ALL_CONVS = ENCODER_CONVS + tuple(name for name, _ in DECODER_LAYERS) + (OUTPUT,)
 #: Order in which the authors' code created the BatchNormalization layers, so
 #: ``batch_normalization_<k>`` (counting from the file's smallest k) follows the k-th of these.
+#: No weight of the network holds more values than this (conv4_1's kernel holds 3*3*384*384, about 1.3 million).
+MAX_WEIGHT_ELEMENTS = 8 * 2**20
 AUTHORS_BN_ORDER = ("conv1_1", "conv2_1", "rfpconv1_1", "rfpconv2_1", "conv3_1", "conv4_1", "conv5_1",
                     "rfpconv3_1")
 
@@ -84,15 +86,31 @@ def open_h5(path):
 
 
 def _legacy_layer_weights(file, path):
+    """The weights of the file's convolutions and BatchNorm layers (other layers are not read).
+
+    Every dataset's size is checked before it is read, so a file with a huge
+    (or huge once decompressed) dataset is refused instead of filling memory.
+    """
     group = file["model_weights"] if "model_weights" in file else file
     if "layer_names" not in group.attrs:
         raise PretrainedModelError(f"{str(path)!r} is not a Keras 2 weight file (no layer_names attribute).")
     weights = {}
     try:
         for name in decode_strings(group.attrs["layer_names"]):
+            if name not in ALL_CONVS and not name.startswith("batch_normalization"):
+                continue
             names = decode_strings(group[name].attrs.get("weight_names", []))
-            if names:
-                weights[name] = [np.asarray(group[name][w]) for w in names]
+            datasets = [group[name][w] for w in names]
+            for weight_name, dataset in zip(names, datasets):
+                if not isinstance(dataset, h5py.Dataset) or dataset.size > MAX_WEIGHT_ELEMENTS:
+                    shape = getattr(dataset, "shape", "a group")
+                    raise PretrainedModelError(
+                        f"{str(path)!r}: weight {weight_name!r} of layer {name!r} has shape {shape}, not a weight "
+                        "of this network (the largest has about 1.3 million values); the file is damaged or "
+                        "not a paired cell inpainting model."
+                    )
+            if datasets:
+                weights[name] = [np.asarray(dataset) for dataset in datasets]
     except (KeyError, OSError) as error:
         raise PretrainedModelError(f"{str(path)!r} is damaged: {error}") from error
     return weights

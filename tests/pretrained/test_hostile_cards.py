@@ -41,3 +41,45 @@ def test_broken_or_hostile_cards_are_refused(tmp_path, edit, message):
 def test_an_intact_copy_still_resolves(tmp_path):
     resolved = pretrained.resolve(_with_card(tmp_path, lambda card: card))
     assert resolved.kind == "directory" and resolved.path.name == "model.weights.h5"
+
+
+def _keras2_file_with_a_huge_dataset(path, layer):
+    """A small legacy file whose ``layer`` holds a (32768, 32768) float32 dataset: 4 GiB once read, ~KB on disk."""
+    import h5py
+
+    from .keras2_files import random_model, write_keras2_file
+
+    def as_bytes(names):
+        return [name if isinstance(name, bytes) else str(name).encode() for name in names]
+
+    write_keras2_file(path, random_model(seed=0))
+    with h5py.File(path, "a") as file:
+        group = file["model_weights"]
+        if layer not in group:
+            group.attrs["layer_names"] = [*as_bytes(group.attrs["layer_names"]), layer.encode()]
+            group.create_group(layer).create_group(layer)
+        group[layer][layer].create_dataset("huge:0", shape=(32768, 32768), dtype="float32", chunks=(1024, 1024),
+                                           compression="gzip")
+        group[layer].attrs["weight_names"] = [*as_bytes(group[layer].attrs.get("weight_names", [])),
+                                              f"{layer}/huge:0".encode()]
+    return path
+
+
+def test_an_extra_huge_dataset_in_a_legacy_file_is_never_read(tmp_path):
+    import subprocess
+    import sys
+
+    path = _keras2_file_with_a_huge_dataset(tmp_path / "model.h5", "lambda_1")
+    script = ("import resource, sys; from skpci import pretrained; info = pretrained.describe(sys.argv[1]); "
+              "print(info['architecture'].n_marker_channels, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    n_marker, peak_kib = map(int, result.stdout.split())
+    assert n_marker == 1
+    assert peak_kib < 2 * 2**20  # far below the 4 GiB the dataset would take
+
+
+def test_a_huge_dataset_among_a_layers_weights_is_refused(tmp_path):
+    path = _keras2_file_with_a_huge_dataset(tmp_path / "model.h5", "conv1_1")
+    with pytest.raises(PretrainedModelError, match=r"has shape \(32768, 32768\), not a weight"):
+        pretrained.describe(path)
