@@ -19,7 +19,9 @@ Layout of a shard::
     image_metadata   (n_images,)          JSON object per image
 
 Besides its shards, a store folder holds ``store.json`` (format, version,
-channel names) and may hold feature files, one per set of layers::
+channel names, segmentation settings), ``skipped.json`` when a segmentation
+run skipped fields it could not read (name -> error), and may hold feature
+files, one per set of layers::
 
     features-<layers>.h5
         features     (n_cells or n_images, n_features)   float32, stored cell order
@@ -49,6 +51,7 @@ VERSION = 1
 _SHARD_NAME = "shard-{:06d}.h5"
 _SHARD_PATTERN = re.compile(r"^shard-(\d{6})\.h5$")
 _MANIFEST = "store.json"
+_SKIPPED = "skipped.json"
 #: Shard files kept open at once by one handle (least recently used closed first).
 _OPEN_SHARDS = 32
 _STRING = h5py.string_dtype("utf-8")
@@ -465,6 +468,39 @@ class CropStore:
             raise IndexError(f"Image {index!r} is not in {self!r}: give an int in 0..{self.n_images - 1}.")
         row = self.images.iloc[index]
         return self.read(row["start"], row["start"] + row["n_cells"])
+
+    @property
+    def skipped(self):
+        """Fields that a segmentation run could not read or segment: name -> the error (``skipped.json``).
+
+        ``CellSegmenter.to_store(on_error="skip")`` records them; a later run
+        tries them again and removes those that then succeed.
+        """
+        path = self.path / _SKIPPED if self.path.is_dir() else None
+        if path is None or not path.is_file():
+            return {}
+        try:
+            skipped = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"Cannot read {str(path)!r}: {error}. Delete it to start the record afresh.") from error
+        return skipped if isinstance(skipped, dict) else {}
+
+    def record_skipped(self, skipped, *, retried=()):
+        """Update the record of skipped fields: add ``skipped``, drop the ``retried`` that now succeeded.
+
+        Parameters
+        ----------
+        skipped : dict
+            Field name -> why it was skipped.
+        retried : iterable of str
+            Every field the run tried.
+        """
+        current = self.skipped
+        updated = {name: why for name, why in current.items() if name not in set(retried)} | dict(skipped)
+        if updated == current:
+            return
+        with atomic_file(self.path / _SKIPPED) as temporary:
+            temporary.write_text(json.dumps(updated, indent=2))
 
     def feature_path(self, layers):
         """Where this store keeps the features of ``layers``: ``<store>/features-<layers>.h5``."""

@@ -5,6 +5,7 @@ folders hold one file per channel and cell, ``<folder>/<image>_<cell>_<channel>.
 (the layout of the authors' yeast and HPA sets, read by :func:`skpci.io.read_cell_crops`).
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ def _open_store(path):
 
 def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel>[^_]+)$", recursive=False,
                     label_from="none", group_by="field", scale="auto", crop_size="auto", min_nucleus_area=None,
-                    nucleus_diameter=None, method="watershed", n_jobs=None, verbose=1, echo=print):
+                    nucleus_diameter=None, method="watershed", n_jobs=None, verbose=1, on_error="raise", echo=print):
     """Segment a folder of fields into a crop store (resuming one that exists); returns the store."""
     if nuclear not in channels:
         raise ValueError(f"--nuclear {nuclear!r} is not among --channels {list(channels)}.")
@@ -41,11 +42,13 @@ def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel
                               n_jobs=n_jobs, verbose=verbose)
     existing = _open_store(output)
     before = existing.n_images if existing is not None else 0
-    store = segmenter.to_store(
-        [paths[i] for i in order], output, names=[field_ids[i] for i in order], channel_names=list(channels),
-        labels=[folders[i] for i in order] if label_from == "folder" else None,
-        groups=[folders[i] for i in order] if group_by == "folder" else None,
-    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*could not be segmented and were skipped")  # echoed below
+        store = segmenter.to_store(
+            [paths[i] for i in order], output, names=[field_ids[i] for i in order], channel_names=list(channels),
+            labels=[folders[i] for i in order] if label_from == "folder" else None,
+            groups=[folders[i] for i in order] if group_by == "folder" else None, on_error=on_error,
+        )
     settings = store.settings or {}
     diameter = settings.get("nucleus_diameter")
     echo(f"settings: scale {settings.get('scale')}, {settings.get('crop_size')} px crops"
@@ -60,6 +63,12 @@ def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel
         echo(f"{len(empty)} field(s) gave no cells, e.g. {empty[0]!r}: "
              + ("every nucleus touched the border; try a smaller --crop-size or a larger --scale"
                 if found["dropped_border"] else "no nuclei found; is --nuclear the nuclear stain?"))
+    skipped = store.skipped
+    if skipped:
+        echo(f"{len(skipped)} field(s) could not be segmented and were skipped (listed in "
+             f"{store.path / 'skipped.json'}; the next run tries them again):")
+        for name, why in list(skipped.items())[:10]:
+            echo(f"  {name}: {why}")
     shape = f" of {store.crop_shape} {store.dtype}" if len(store) else ""
     echo(f"{store.n_images} fields ({store.n_images - before} new), {len(store)} cells{shape} in {store.path}")
     return store

@@ -73,6 +73,9 @@ def _parser():
                          help="smallest nucleus, in scaled pixels (default: from the nucleus diameter)")
     segment.add_argument("--method", choices=("watershed", "otsu"), default="watershed",
                          help="split touching nuclei (watershed) or not (otsu, the authors' recipe)")
+    segment.add_argument("--skip-bad-fields", action="store_true",
+                         help="go on past fields that cannot be read or segmented (recorded in the store's "
+                              "skipped.json and retried by the next run) instead of stopping at the first")
     segment.add_argument("--jobs", type=int, default=None, help="parallel workers (fields at a time)")
     segment.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -208,7 +211,8 @@ def main(argv=None):
                             pattern=args.pattern, recursive=args.recursive, label_from=args.label_from,
                             group_by=args.group_by, scale=args.scale, crop_size=args.crop_size,
                             min_nucleus_area=args.min_area, nucleus_diameter=args.nucleus_diameter,
-                            method=args.method, n_jobs=args.jobs, verbose=0 if args.quiet else 1)
+                            method=args.method, n_jobs=args.jobs, verbose=0 if args.quiet else 1,
+                            on_error="skip" if args.skip_bad_fields else "raise")
         elif args.command == "fit":
             from ._commands import fit_command
 

@@ -1,5 +1,6 @@
 """`CellSegmenter`: whole fields in, one bag of single-cell crops per field out."""
 
+import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from tqdm.auto import tqdm
 from .._validation import N_JOBS, NONE, VERBOSE, Interval, Options, Predicate, validate_params
 from .._versions import RecordsVersions
 from ..store import CropStore, check_image_records, discard_if_empty
-from ._fields import BORDERS, METHODS, crop_field, crop_field_for_store, resolve_sizes, segment_field
+from ._fields import BORDERS, METHODS, crop_field, resolve_sizes, segment_field, try_crop_field_for_store
 from ._nuclei import THRESHOLDS
 
 
@@ -202,7 +203,7 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         return bags
 
     def to_store(self, X, path, *, names=None, groups=None, labels=None, metadata=None,
-                 channel_names=None, masks=None, images_per_shard=16):
+                 channel_names=None, masks=None, images_per_shard=16, on_error="raise"):
         """Segment fields straight into a :class:`~skpci.CropStore`, resumably.
 
         Workers (joblib, so a ``joblib.parallel_config`` backend such as
@@ -233,6 +234,13 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         masks : sequence of label images or paths, optional
             The fields' own nucleus labels, as in :meth:`transform`.
         images_per_shard : int, default=16
+        on_error : {"raise", "skip"}, default="raise"
+            What to do with a field that cannot be read or segmented (a
+            truncated file, say). ``"raise"`` stores the finished fields
+            first, then raises, naming the field. ``"skip"`` goes on without
+            it, records it in the store (:attr:`CropStore.skipped`, with the
+            error) and warns; a later run tries it again. If every field
+            fails, the run raises either way.
 
         Returns
         -------
@@ -251,6 +259,8 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
             raise ValueError("Field names must be unique; pass names= to tell repeated paths apart.")
         if not (isinstance(images_per_shard, Integral) and images_per_shard >= 1):
             raise ValueError(f"images_per_shard must be a positive int, got {images_per_shard!r}.")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}.")
         existed = Path(path).exists()
         recorded = CropStore(path).settings if (Path(path) / "store.json").is_file() else None
         params = self._field_params(fields, recorded)
@@ -259,9 +269,9 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         finished = set(store.images["name"])
         todo = [i for i, name in enumerate(names) if name not in finished]
         results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-            delayed(crop_field_for_store)(fields[i], i, mask=masks[i], **params) for i in todo
+            delayed(try_crop_field_for_store)(fields[i], i, mask=masks[i], **params) for i in todo
         )
-        pending = []
+        pending, skipped = [], {}
 
         def write_pending():
             indices = [i for i, _ in pending]
@@ -277,18 +287,38 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         progress = tqdm(zip(todo, results), total=len(todo), disable=not self.verbose,
                         desc="segmenting to store", unit="field")
         try:
-            for index, result in progress:
-                n_channels = result[0].shape[-1]
-                if store.channel_names is not None and n_channels != len(store.channel_names):
-                    raise ValueError(
-                        f"Field {names[index]!r} has {n_channels} channels, but the store names "
-                        f"{len(store.channel_names)} channels: {store.channel_names}. Give one name per channel."
-                    )
+            for index, (result, error) in progress:
+                if error is None and store.channel_names is not None and (
+                        result[0].shape[-1] != len(store.channel_names)):
+                    error = ValueError(
+                        f"it has {result[0].shape[-1]} channels, but the store names {len(store.channel_names)} "
+                        f"channels: {store.channel_names}. Give one name per channel")
+                if error is not None:
+                    if on_error == "raise":
+                        if pending:
+                            write_pending()  # never lose the finished fields waiting for their shard
+                        raise ValueError(
+                            f"Field {names[index]!r} could not be segmented: {error}. The fields before it are "
+                            "stored; fix or remove this one, or pass on_error='skip' (skpci segment "
+                            "--skip-bad-fields) to go on without it."
+                        ) from error
+                    skipped[names[index]] = f"{type(error).__name__}: {error}"
+                    continue
                 pending.append((index, result))
                 if len(pending) >= images_per_shard:
                     write_pending()
             if pending:
                 write_pending()
+            store.record_skipped(skipped, retried=[names[i] for i in todo])
+            if skipped and len(skipped) == len(todo):
+                first = next(iter(skipped.items()))
+                raise ValueError(f"None of the {len(todo)} fields could be segmented; the first, {first[0]!r}: "
+                                 f"{first[1]}")
+            if skipped:
+                examples = "; ".join(f"{name!r} ({why})" for name, why in list(skipped.items())[:3])
+                warnings.warn(f"{len(skipped)} of {len(todo)} fields could not be segmented and were skipped "
+                              f"(listed in store.skipped; a later run tries them again): {examples}",
+                              UserWarning, stacklevel=2)
         except BaseException:
             if not existed:
                 store.close()

@@ -366,6 +366,22 @@ def crop_field_for_store(field, index=0, **params):
     return crops, result.centroids.astype(np.float32), result.counts()
 
 
+def try_crop_field_for_store(field, index=0, **params):
+    """:func:`crop_field_for_store`, with a failure returned instead of raised (a joblib worker).
+
+    Returns
+    -------
+    result : tuple or None
+        What :func:`crop_field_for_store` returns; None when the field failed.
+    error : Exception or None
+        Why the field could not be read or segmented (a truncated file, say).
+    """
+    try:
+        return crop_field_for_store(field, index, **params), None
+    except Exception as error:  # noqa: BLE001 (any failure of one field is reported with that field)
+        return None, error
+
+
 def _cut_crops(image, tops, crop_size):
     """Square windows at ``tops`` (row, col); parts outside the image are zero."""
     height, width, channels = image.shape

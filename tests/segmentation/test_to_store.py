@@ -37,10 +37,11 @@ def test_to_store_resumes_after_a_failed_field_without_redoing_finished_ones(tmp
     broken[5] = str(tmp_path / "corrupt.tif")
     Path(broken[5]).write_bytes(b"II*\x00 not really a tiff")
     segmenter = CellSegmenter(**SEGMENTER)
-    with pytest.raises(Exception, match="corrupt.tif"):
+    with pytest.raises(ValueError, match=r"Field 'f5' could not be segmented: .*corrupt.tif.*on_error='skip'"):
         segmenter.to_store(broken, tmp_path / "store", names=[f"f{i}" for i in range(8)], images_per_shard=2)
     partial = CropStore(tmp_path / "store")
-    assert partial.images["name"].tolist() == ["f0", "f1", "f2", "f3"]  # whole shards only
+    # Whole shards, and the finished field that was waiting for its shard is written before the error.
+    assert partial.images["name"].tolist() == ["f0", "f1", "f2", "f3", "f4"]
     finished = {p.name: p.stat().st_mtime_ns for p in partial.path.glob("shard-*.h5")}
     resumed = segmenter.to_store(paths, tmp_path / "store", names=[f"f{i}" for i in range(8)],
                                  images_per_shard=2)
@@ -48,6 +49,37 @@ def test_to_store_resumes_after_a_failed_field_without_redoing_finished_ones(tmp
     assert all(partial.path.joinpath(name).stat().st_mtime_ns == mtime for name, mtime in finished.items())
     fresh = segmenter.to_store(paths, tmp_path / "fresh", names=[f"f{i}" for i in range(8)])
     np.testing.assert_array_equal(resumed.read(), fresh.read())
+
+
+def test_unreadable_fields_can_be_skipped_recorded_and_retried(tmp_path, field_files):
+    paths, _ = field_files
+    names = [f"f{i}" for i in range(8)]
+    broken = list(paths)
+    for index in (2, 6):
+        broken[index] = str(tmp_path / f"truncated-{index}.tif")
+        Path(broken[index]).write_bytes(Path(paths[index]).read_bytes()[:3000])  # a copy cut short
+    segmenter = CellSegmenter(**SEGMENTER)
+    with pytest.warns(UserWarning, match=r"2 of 8 fields could not be segmented and were skipped.*'f2'"):
+        store = segmenter.to_store(broken, tmp_path / "store", names=names, images_per_shard=3, on_error="skip")
+    assert store.images["name"].tolist() == ["f0", "f1", "f3", "f4", "f5", "f7"]
+    assert sorted(store.skipped) == ["f2", "f6"] and "truncated-2.tif" in store.skipped["f2"]
+    assert CropStore(tmp_path / "store").skipped == store.skipped  # kept in the store
+    fixed = segmenter.to_store(paths, tmp_path / "store", names=names, on_error="skip")  # the files repaired
+    assert sorted(fixed.images["name"]) == names and fixed.skipped == {}
+    fresh = segmenter.to_store(paths, tmp_path / "fresh", names=names)
+    order = np.argsort(fixed.images["name"].to_numpy())
+    for mine, theirs in zip(order, range(8)):
+        np.testing.assert_array_equal(fixed.read_image(int(mine)), fresh.read_image(theirs))
+
+
+def test_a_run_where_every_field_fails_raises_even_when_skipping(tmp_path):
+    bad = [tmp_path / f"bad-{i}.tif" for i in range(3)]
+    for path in bad:
+        path.write_bytes(b"II*\x00 not really a tiff")
+    with pytest.raises(ValueError, match="None of the 3 fields could be segmented"):
+        CellSegmenter(**SEGMENTER).to_store([str(p) for p in bad], tmp_path / "store", on_error="skip")
+    with pytest.raises(ValueError, match="on_error must be"):
+        CellSegmenter(**SEGMENTER).to_store([str(p) for p in bad], tmp_path / "store", on_error="ignore")
 
 
 @pytest.mark.slow
