@@ -8,6 +8,8 @@ overwrite had moved aside but not yet replaced.
 """
 
 import contextlib
+import errno
+import itertools
 import os
 import re
 import shutil
@@ -141,6 +143,55 @@ def atomic_directory(path, *, overwrite=False):
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+_IN_MEMORY_FILES = itertools.count()
+
+
+@contextlib.contextmanager
+def hdf5_written_in_memory(path):
+    """Yield a writable ``h5py.File`` held in memory; on success its bytes are written to ``path``.
+
+    The HDF5 library does not recover from a failed write: after a full disk
+    it raised again while closing and then crashed the interpreter
+    (segmentation fault). Built in memory and written with plain file I/O, a
+    full disk is an ordinary :class:`OSError` and nothing is left half-open.
+    Use inside :func:`atomic_file`.
+    """
+    import h5py
+
+    name = f"skpci-in-memory-{os.getpid()}-{next(_IN_MEMORY_FILES)}.h5"
+    handle = h5py.File(name, "w", driver="core", backing_store=False)
+    try:
+        yield handle
+        handle.flush()
+        image = handle.id.get_file_image()
+    finally:
+        handle.close()
+    try:
+        with open(path, "wb") as out:
+            out.write(image)
+    except OSError as error:
+        raise no_space_message(error, path, len(image)) from error
+
+
+def no_space_message(error, path, n_bytes=None):
+    """``error`` with what to do when it says the disk is full (else ``error`` itself)."""
+    if getattr(error, "errno", None) not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return error
+    needed = f" {n_bytes / 2**20:.1f} MiB" if n_bytes else ""
+    return OSError(error.errno, f"No space left to write{needed} in {str(Path(path).parent)!r} "
+                                f"({os.strerror(error.errno)}). Nothing was half-written: free some space (or "
+                                "choose another folder) and run it again.")
+
+
+def check_free_space(folder, n_bytes, what):
+    """Raise a clear :class:`OSError` if ``folder``'s file system has less than ``n_bytes`` free."""
+    free = shutil.disk_usage(folder).free
+    if free < n_bytes:
+        raise OSError(errno.ENOSPC, f"Not enough space to write {what} in {str(folder)!r}: it needs about "
+                                    f"{n_bytes / 2**20:.1f} MiB and {free / 2**20:.1f} MiB are free. Free some "
+                                    "space or choose another folder.")
 
 
 def check_table_suffix(path):

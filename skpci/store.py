@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ._arrays import ranges_in_stacks
-from ._files import atomic_file, decode_strings
+from ._files import atomic_file, decode_strings, hdf5_written_in_memory
 from .channels import check_channel_names
 from .preprocessing import check_crops
 
@@ -233,7 +233,7 @@ class CropStore:
         published = []
         with atomic_file(self.path / "shard.h5",
                          publish=lambda temporary: published.append(self._claim_shard_name(temporary))) as temporary:
-            with h5py.File(temporary, "w") as shard:
+            with hdf5_written_in_memory(temporary) as shard:
                 shard.attrs["format"] = FORMAT
                 shard.attrs["version"] = VERSION
                 shard.attrs["channel_names"] = json.dumps(self.channel_names)
@@ -664,7 +664,7 @@ def write_feature_file(path, features, *, overwrite=False, **attributes):
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
-    with atomic_file(path) as temporary, h5py.File(temporary, "w") as out:
+    with atomic_file(path) as temporary, hdf5_written_in_memory(temporary) as out:
         out.create_dataset("features", data=features, chunks=True, compression="lzf")
         for key, value in attributes.items():
             out.attrs[key] = value

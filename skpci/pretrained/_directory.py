@@ -12,8 +12,10 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from .._fetch import sha256_of  # noqa: F401 (re-exported by skpci.pretrained)
-from .._files import atomic_directory
+from .._files import atomic_directory, check_free_space, no_space_message
 from ..network import Architecture, build_with_weights
 from ._errors import PretrainedModelError
 
@@ -77,12 +79,20 @@ def save_model_directory(model, path, card, *, dtype="float16", overwrite=False)
     if overwrite and (existing.exists() or existing.is_symlink()) and not (existing / CARD_FILE).is_file():
         raise FileExistsError(f"{str(path)!r} exists and is not a model directory; overwrite=True replaces only "
                               "a model directory. Choose another path.")
+    # Keras writes the weights through HDF5, which crashes the interpreter when the disk fills during a
+    # write; refuse up front instead (the weights are stored uncompressed, so their size is known).
+    n_bytes = sum(int(np.prod(w.shape)) for w in model.weights) * np.dtype(dtype).itemsize
+    parent = existing.parent if existing.parent.exists() else Path.cwd()
+    check_free_space(parent, int(n_bytes * 1.05) + 2**20, "the model")
     with atomic_directory(path, overwrite=overwrite) as staging:
         stored = model
         if dtype != "float32":
             stored = build_with_weights(Architecture.from_dict(card["architecture"]),
                                         [w.astype(dtype) for w in model.get_weights()], dtype=dtype)
-        stored.save_weights(staging / WEIGHTS_FILE)
+        try:
+            stored.save_weights(staging / WEIGHTS_FILE)
+        except OSError as error:
+            raise no_space_message(error, path) from error
         card = dict(card, weights={"file": WEIGHTS_FILE, "dtype": dtype,
                                    "sha256": sha256_of(staging / WEIGHTS_FILE)})
         (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")

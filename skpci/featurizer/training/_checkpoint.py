@@ -6,7 +6,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..._files import atomic_file
+from ..._files import atomic_file, no_space_message
 from ._loop import EpochRecord
 
 
@@ -83,6 +83,9 @@ class Checkpoint(EpochRecord):
         arrays.update({f"optimizer_{i}": keras.ops.convert_to_numpy(v)
                        for i, v in enumerate(model.optimizer.variables)})
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(self.path) as temporary:
-            with open(temporary, "wb") as out:
-                np.savez(out, state=np.array(json.dumps(state)), **arrays)
+        try:
+            with atomic_file(self.path) as temporary:
+                with open(temporary, "wb") as out:
+                    np.savez(out, state=np.array(json.dumps(state)), **arrays)
+        except OSError as error:
+            raise no_space_message(error, self.path) from error
