@@ -10,6 +10,7 @@ The pieces, in the order data flows through them:
   (:class:`EpochRecord`, :class:`Checkpoint`) and Ctrl-C
   (:mod:`._interrupts`) stopping after the current batch;
 * :mod:`._devices`: data-parallel training on several devices;
+* :mod:`._reuse`: the compiled network kept for the next fit (no leak per refit);
 * :func:`train_weights`: one whole run, a pure function.
 """
 

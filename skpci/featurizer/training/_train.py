@@ -1,14 +1,15 @@
 """One training run, from initial weights to trained weights: a pure function joblib.Memory can cache."""
 
+import contextlib
 from dataclasses import dataclass, replace
 
 import joblib
 
-from ...network import build_with_weights
 from ._batches import PairBatches
 from ._checkpoint import Checkpoint
 from ._devices import distribution_scope
-from ._loop import EpochRecord, TrainingInterrupted, compile_for_training, train_epochs
+from ._loop import EpochRecord, TrainingInterrupted, train_epochs
+from ._reuse import training_network
 from ._sources import STORE_BLOCK_BYTES
 
 #: Training precision -> Keras dtype policy of the hidden layers.
@@ -88,37 +89,41 @@ def train_weights(crops, channel_order, initial_weights, architecture, settings,
         scope, n_devices = distribution_scope(devices)
         batches = PairBatches(source, architecture.n_protein_channels, settings.batch_size, seed,
                               rotations=settings.rotations, drop_remainder=n_devices > 1)
-        with scope():
-            model = build_with_weights(architecture, initial_weights, dtype=PRECISIONS[settings.precision])
-            compile_for_training(model, settings.learning_rate, settings.beta_1)
-            record, initial_epoch = EpochRecord(initial_weights), 0
-            if checkpoint_dir is not None:
-                # Not the epochs: a run may be resumed with more of them.
-                fingerprint = joblib.hash((data_key, channel_order, initial_weights, architecture, seed,
-                                           replace(settings, epochs=0), n_devices))
-                # A run asked for more epochs continues where the checkpoint ended; asked for fewer, refuses.
-                record = Checkpoint(checkpoint_dir, fingerprint, initial_weights, settings.epochs)
-                initial_epoch = record.restore(model)
-                if initial_epoch > settings.epochs:
-                    raise ValueError(
-                        f"{str(checkpoint_dir)!r} holds {initial_epoch} completed epochs of this run, more than "
-                        f"the {settings.epochs} requested, and training cannot go back. Ask for epochs >= "
-                        f"{initial_epoch} to use it, or give another checkpoint_dir (or empty this one) to "
-                        f"train {settings.epochs} epochs."
-                    )
-        try:
+        with contextlib.ExitStack() as lent:
             with scope():
-                train_epochs(model, batches, settings.epochs, verbose=verbose, callbacks=[record],
-                             initial_epoch=min(initial_epoch, settings.epochs))
-        except KeyboardInterrupt:
-            raise TrainingInterrupted(record.weights, list(record.losses)) from None
-        except FloatingPointError as error:
-            if checkpoint_dir is not None:
-                raise FloatingPointError(
-                    f"{error} The last good state (epoch {len(record.losses)}) is kept in "
-                    f"{str(checkpoint_dir)!r}."
-                ) from error
-            raise
+                # A network compiled by an earlier fit is reused (see _reuse); one device only.
+                model = lent.enter_context(training_network(
+                    architecture, initial_weights, dtype=PRECISIONS[settings.precision],
+                    learning_rate=settings.learning_rate, beta_1=settings.beta_1, reuse=n_devices == 1))
+                record, initial_epoch = EpochRecord(initial_weights), 0
+                if checkpoint_dir is not None:
+                    # Not the epochs: a run may be resumed with more of them.
+                    fingerprint = joblib.hash((data_key, channel_order, initial_weights, architecture, seed,
+                                               replace(settings, epochs=0), n_devices))
+                    # A run asked for more epochs continues where the checkpoint ended; asked for fewer, refuses.
+                    record = Checkpoint(checkpoint_dir, fingerprint, initial_weights, settings.epochs)
+                    initial_epoch = record.restore(model)
+                    if initial_epoch > settings.epochs:
+                        raise ValueError(
+                            f"{str(checkpoint_dir)!r} holds {initial_epoch} completed epochs of this run, more "
+                            f"than the {settings.epochs} requested, and training cannot go back. Ask for epochs >= "
+                            f"{initial_epoch} to use it, or give another checkpoint_dir (or empty this one) to "
+                            f"train {settings.epochs} epochs."
+                        )
+            try:
+                with scope():
+                    train_epochs(model, batches, settings.epochs, verbose=verbose, callbacks=[record],
+                                 initial_epoch=min(initial_epoch, settings.epochs))
+            except KeyboardInterrupt:
+                raise TrainingInterrupted(record.weights, list(record.losses)) from None
+            except FloatingPointError as error:
+                if checkpoint_dir is not None:
+                    raise FloatingPointError(
+                        f"{error} The last good state (epoch {len(record.losses)}) is kept in "
+                        f"{str(checkpoint_dir)!r}."
+                    ) from error
+                raise
+            weights = model.get_weights()
     finally:
         source.close()
-    return model.get_weights(), record.losses, initial_epoch, n_devices
+    return weights, record.losses, initial_epoch, n_devices

@@ -13,3 +13,25 @@ def test_settings_are_plain_numbers_so_numpy_scalars_give_the_same_key():
     assert type(numpy.epochs) is int and type(numpy.beta_1) is float and type(numpy.rotations) is bool
     assert joblib.hash(plain) == joblib.hash(numpy)
     assert TrainingSettings(block_bytes=None).block_bytes is None  # data in memory: blocks change nothing
+
+
+def test_a_reused_training_network_trains_exactly_like_a_new_one(synthetic_crops):
+    from skpci import PairedInpaintingFeaturizer
+    from skpci.featurizer.training import _reuse
+
+    from ...conftest import FAST
+
+    def fit(seed):
+        return PairedInpaintingFeaturizer(epochs=2, random_state=seed, **FAST).fit(synthetic_crops.bags)
+
+    _reuse.forget_training_networks()
+    new = fit(0)  # builds and compiles a network, kept afterwards
+    assert len(_reuse._idle) == 1
+    kept_model = next(iter(_reuse._idle.values()))[0]
+    fit(1)  # trains the kept network from other weights
+    reused = fit(0)
+    assert next(iter(_reuse._idle.values()))[0] is kept_model  # the same network, three times
+    np.testing.assert_array_equal(reused.transform(synthetic_crops.cells), new.transform(synthetic_crops.cells))
+    assert reused.history_["loss"] == new.history_["loss"]
+    _reuse.forget_training_networks()
+    assert not _reuse._idle
