@@ -76,7 +76,7 @@ def test_an_extra_huge_dataset_in_a_legacy_file_is_never_read(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     n_marker, peak_kib = map(int, result.stdout.split())
     assert n_marker == 1
-    assert peak_kib < 2 * 2**20  # far below the 4 GiB the dataset would take
+    assert peak_kib < 3.5 * 2**20  # the 4 GiB dataset, read, would add to the ~2 GiB of importing Keras
 
 
 def test_a_huge_dataset_among_a_layers_weights_is_refused(tmp_path):
