@@ -6,8 +6,10 @@ worker processes (or on a dask/ray cluster) without shipping any Keras state.
 
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 from skimage.transform import resize
+
+from ._parallel import workers
 
 #: Crops smaller than this (in either spatial dimension) are rejected.
 MIN_CROP_SIZE = 8
@@ -195,8 +197,8 @@ def prepare_crop_stacks(stacks, size, channel_order, *, n_jobs=None, chunk_size=
     if len(chunks) <= 1:
         prepared = [prepare_crops(chunk, size, channel_order) for chunk in chunks]
     else:
-        # No backend is named, so the user's joblib.parallel_config (dask, ray...) applies.
-        prepared = Parallel(n_jobs=n_jobs)(
+        # Only loky gets a parent watchdog; the user's joblib.parallel_config (dask, ray...) applies.
+        prepared = workers(n_jobs=n_jobs)(
             delayed(prepare_crops)(chunk, size, channel_order) for chunk in chunks
         )
     if not prepared:

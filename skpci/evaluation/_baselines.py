@@ -88,10 +88,12 @@ def handcrafted_features(crops, protein_channels=(0,), *, n_jobs=None):
     -------
     features : ndarray of float32, shape (n_cells, 32 * len(protein_channels))
     """
-    from joblib import Parallel, delayed
+    from joblib import delayed
+
+    from .._parallel import workers
 
     protein = minmax_scale_crops(np.asarray(crops, dtype=np.float32)[..., list(protein_channels)])
-    rows = Parallel(n_jobs=n_jobs)(
+    rows = workers(n_jobs=n_jobs)(
         delayed(_describe_cell)(protein[start:start + 256]) for start in range(0, len(protein), 256)
     )
     return np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, 32), dtype=np.float32)

@@ -5,10 +5,11 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
+from .._parallel import workers
 from .._validation import N_JOBS, NONE, VERBOSE, Interval, Options, Predicate, validate_params
 from .._versions import RecordsVersions
 from ..store import CropStore, check_image_records, discard_if_empty
@@ -190,8 +191,8 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         """
         fields = _as_field_list(X)
         params = self._field_params(fields)
-        # No backend is named, so a joblib.parallel_config(backend="dask") of the user's takes over.
-        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+        # Only loky gets a parent watchdog; a joblib.parallel_config(backend="dask") of the user's takes over.
+        results = workers(n_jobs=self.n_jobs, return_as="generator")(
             delayed(crop_field)(field, index, mask=mask, **params)
             for index, (field, mask) in enumerate(zip(fields, _check_masks(masks, len(fields))))
         )
@@ -268,7 +269,7 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
                                  settings=self._store_settings(params))
         finished = set(store.images["name"])
         todo = [i for i, name in enumerate(names) if name not in finished]
-        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+        results = workers(n_jobs=self.n_jobs, return_as="generator")(
             delayed(try_crop_field_for_store)(fields[i], i, mask=masks[i], **params) for i in todo
         )
         pending, skipped = [], {}
