@@ -14,9 +14,11 @@ The one fetching path of skpci (published weights today). What it promises:
 * **no scheme changes**: a redirect may move to another host (release files
   live on content servers) but not to another scheme, except from http to
   https;
-* **verified**: against a pinned SHA-256 when there is one; otherwise the
-  digest of the first verified download is recorded beside the file
-  (``<file>.sha256``) and checked on every later use ("trust on first use").
+* **verified**: against a pinned SHA-256, or the git blob id of a file
+  served from a git repository at a fixed commit, when there is one; the
+  SHA-256 of the first verified download is recorded beside the file
+  (``<file>.sha256``) and checked on every later use (with no pin, this is
+  "trust on first use").
 """
 
 import hashlib
@@ -46,6 +48,20 @@ class VerificationError(ValueError):
 def sha256_of(path, chunk=_CHUNK):
     """SHA-256 hex digest of the file at ``path``."""
     digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_blob_of(path, chunk=_CHUNK):
+    """The git blob id (SHA-1 of ``"blob <size>\\0"`` and the content) of the file at ``path``.
+
+    What ``git hash-object`` prints: a published repository's tree names
+    each file's content by it, so a file served from a fixed commit can be
+    checked without the file itself.
+    """
+    digest = hashlib.sha1(f"blob {Path(path).stat().st_size}\0".encode())
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
@@ -92,7 +108,7 @@ def _download_once(url, partial, *, timeout, deadline, bar):
             raise http.client.IncompleteRead(b"", expected - received)
 
 
-def download(url, destination, *, sha256=None, verify=None, timeout=30, deadline=600, retries=3, backoff=1.0,
+def download(url, destination, *, sha256=None, git_blob=None, verify=None, timeout=30, deadline=600, retries=3, backoff=1.0,
              progress=True, description=None):
     """Download ``url`` to ``destination`` (atomically), verified, unless a verified copy is there.
 
@@ -104,6 +120,9 @@ def download(url, destination, *, sha256=None, verify=None, timeout=30, deadline
     sha256 : str, optional
         The expected digest. Without one, the digest of the first verified
         download is recorded in ``<destination>.sha256`` and required later.
+    git_blob : str, optional
+        The expected git blob id (see :func:`git_blob_of`), for files
+        served from a git repository at a fixed commit.
     verify : callable, optional
         Called with the path of a complete download (before it is kept);
         raises to reject it, e.g. when it is not the expected file type.
@@ -135,7 +154,7 @@ def download(url, destination, *, sha256=None, verify=None, timeout=30, deadline
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise DownloadError(f"Only http:// and https:// addresses are fetched, not {url!r}.")
     if destination.is_file():
-        check_cached(destination, sha256)
+        check_cached(destination, sha256, git_blob=git_blob)
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     give_up = time.monotonic() + deadline
@@ -179,6 +198,7 @@ def download(url, destination, *, sha256=None, verify=None, timeout=30, deadline
                     "it was not kept. The server may serve another version: report it, or download the file "
                     "yourself."
                 )
+            _check_git_blob(partial, git_blob, f"The file downloaded from {url}", "it was not kept")
             if verify is not None:
                 try:
                     verify(partial)
@@ -193,7 +213,7 @@ def download(url, destination, *, sha256=None, verify=None, timeout=30, deadline
     return destination
 
 
-def check_cached(path, sha256=None):
+def check_cached(path, sha256=None, *, git_blob=None):
     """Check a cached download against its pinned or recorded digest.
 
     Raises
@@ -205,7 +225,9 @@ def check_cached(path, sha256=None):
     recorded = _digest_file(path)
     expected = sha256 or (recorded.read_text().strip() if recorded.is_file() else None)
     if expected is None:
-        _record_digest(path, sha256_of(path))  # cached before digests were recorded: trust it from now on
+        # Cached before digests were recorded: check the pin if there is one, then keep its digest.
+        _check_git_blob(path, git_blob, f"The cached file {str(path)!r}", "delete it to download it again")
+        _record_digest(path, sha256_of(path))
         return
     if sha256_of(path) != expected:
         raise VerificationError(
@@ -213,6 +235,12 @@ def check_cached(path, sha256=None):
             f"{'pinned' if sha256 else 'recorded'} {expected}. Delete it (and {recorded.name}, if present) "
             "to download it again."
         )
+
+
+def _check_git_blob(path, git_blob, what, then):
+    if git_blob is not None and (found := git_blob_of(path)) != git_blob:
+        raise VerificationError(f"{what} is not the published file: its git blob id is {found}, expected "
+                                f"{git_blob}; {then}. The server may serve another version: report it.")
 
 
 def _digest_file(path):

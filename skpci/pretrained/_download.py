@@ -13,7 +13,7 @@ def cache_dir():
     return Path(os.environ.get("SKPCI_CACHE_DIR", Path.home() / ".cache" / "skpci"))
 
 
-def fetch(url, destination, *, sha256=None, progress=True, timeout=30, deadline=1800):
+def fetch(url, destination, *, sha256=None, git_blob=None, progress=True, timeout=30, deadline=1800):
     """Download ``url`` to ``destination`` once, verifying it; later calls use the cache.
 
     The file is written to a temporary name and renamed when complete and
@@ -27,6 +27,9 @@ def fetch(url, destination, *, sha256=None, progress=True, timeout=30, deadline=
     sha256 : str, optional
         Expected digest. Without one, the file must open as HDF5, and the
         digest of the first download is recorded and checked on later uses.
+    git_blob : str, optional
+        Expected git blob id, for a file served from a repository at a fixed
+        commit (see :func:`skpci._fetch.git_blob_of`).
     progress : bool, default=True
     timeout : float, default=30
         Seconds any one connection or read may wait.
@@ -45,7 +48,7 @@ def fetch(url, destination, *, sha256=None, progress=True, timeout=30, deadline=
         When the downloaded or cached file fails verification.
     """
     try:
-        return download(url, destination, sha256=sha256, verify=lambda path: open_h5(path).close(),
+        return download(url, destination, sha256=sha256, git_blob=git_blob, verify=lambda path: open_h5(path).close(),
                         timeout=timeout, deadline=deadline, progress=progress)
     except VerificationError as error:
         raise PretrainedModelError(str(error)) from error

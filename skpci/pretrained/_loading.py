@@ -52,7 +52,8 @@ def resolve(name_or_path, *, progress=True):
         entry = REGISTRY[key]
         if isinstance(entry, BundledModel):
             return resolve(bundled_model_path(entry.directory))
-        path = fetch(entry.url, cache_dir() / entry.filename, sha256=entry.sha256, progress=progress)
+        path = fetch(entry.url, cache_dir() / entry.filename, sha256=entry.sha256, git_blob=entry.git_blob,
+                     progress=progress)
         return ResolvedWeights("legacy", path, legacy_architecture(path, entry.architecture.input_size))
     path = Path(name_or_path).expanduser()
     if not path.exists() and path.parent.is_dir():

@@ -2,11 +2,15 @@
 
 import functools
 import http.server
+import re
+import shutil
+import subprocess
 import threading
 
 import pytest
 
 from skpci import pretrained
+from skpci._fetch import git_blob_of
 from skpci.network import Architecture, build_inpainting_model
 from skpci.pretrained import PretrainedModelError
 
@@ -73,3 +77,37 @@ def test_offline_fetch_gives_a_clear_error(tmp_path):
     with pytest.raises(ConnectionError, match="offline"):
         pretrained.fetch(f"http://127.0.0.1:{port}/model.h5", tmp_path / "model.h5", progress=False, timeout=5)
     assert not (tmp_path / "model.h5").exists()
+
+
+def test_a_git_blob_pin_accepts_the_published_file_and_refuses_another(file_server, tmp_path):
+    served, url, _ = file_server
+    write_keras2_file(served / "model_weights.h5", random_model(seed=5))
+    if shutil.which("git") is None:
+        pytest.skip("compares with git hash-object")
+    published = subprocess.run(["git", "hash-object", str(served / "model_weights.h5")], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    assert git_blob_of(served / "model_weights.h5") == published
+    kept = pretrained.fetch(f"{url}/model_weights.h5", tmp_path / "a" / "model.h5", git_blob=published,
+                            progress=False)
+    assert git_blob_of(kept) == published
+    refused = tmp_path / "b" / "model.h5"
+    with pytest.raises(PretrainedModelError, match="not the published file: its git blob id"):
+        pretrained.fetch(f"{url}/model_weights.h5", refused, git_blob="0" * 40, progress=False)
+    assert not refused.exists() and list(refused.parent.iterdir()) == []
+
+
+def test_a_cached_file_without_a_recorded_digest_is_checked_against_its_pin(tmp_path):
+    cached = tmp_path / "model.h5"
+    cached.write_bytes(b"not the authors' weights")
+    with pytest.raises(PretrainedModelError, match="cached file .* git blob id .* delete it"):
+        pretrained.fetch("http://127.0.0.1:9/none.h5", cached, git_blob="0" * 40, progress=False)
+    assert not (tmp_path / "model.h5.sha256").exists()
+
+
+def test_every_published_model_is_pinned_to_a_fixed_commit():
+    published = {name: entry for name, entry in pretrained.REGISTRY.items()
+                 if isinstance(entry, pretrained.PublishedModel)}
+    assert len(published) == 3
+    for name, entry in published.items():
+        assert entry.sha256 or re.fullmatch(r"[0-9a-f]{40}", entry.git_blob or ""), name
+        assert "/master/" not in entry.url and re.search(r"/[0-9a-f]{40}/", entry.url), entry.url
