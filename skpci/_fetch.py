@@ -23,6 +23,7 @@ The one fetching path of skpci (published weights today). What it promises:
 
 import hashlib
 import http.client
+import io
 import socket
 import time
 import urllib.error
@@ -38,7 +39,14 @@ _CHUNK = 1 << 20
 
 
 class DownloadError(ConnectionError):
-    """A download failed for good (after its retries); the message says what to try."""
+    """A download failed for good (after its retries); the message says what to try.
+
+    ``status`` is the server's last HTTP status, when it answered with one.
+    """
+
+    def __init__(self, message, *, status=None):
+        super().__init__(message)
+        self.status = status
 
 
 class VerificationError(ValueError):
@@ -86,11 +94,17 @@ class _SameSchemeRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_SameSchemeRedirects)
 
 
-def _download_once(url, partial, *, timeout, deadline, bar):
-    """One attempt: stream ``url`` into ``partial``; raises on a short body or a passed deadline."""
-    with _OPENER.open(url, timeout=timeout) as response, open(partial, "wb") as out:
+def _stream(url, out, *, timeout, deadline, bar=None, max_bytes=None):
+    """One attempt: copy the body of ``url`` into the binary file ``out``; return the response's Content-Type.
+
+    Raises on a body shorter than its Content-Length, on a body over
+    ``max_bytes``, and when ``deadline`` (a ``time.monotonic()`` value) passes.
+    """
+    with _OPENER.open(url, timeout=timeout) as response:
         expected = response.headers.get("Content-Length")
         expected = int(expected) if expected and expected.isdigit() else None
+        if max_bytes is not None and expected is not None and expected > max_bytes:
+            raise TooLarge(f"{url} is {expected} bytes, over the {max_bytes} expected at most")
         if bar is not None:
             bar.reset(total=expected)
         received = 0
@@ -100,16 +114,118 @@ def _download_once(url, partial, *, timeout, deadline, bar):
             chunk = response.read1(_CHUNK)
             if not chunk:
                 break
-            out.write(chunk)
             received += len(chunk)
+            if max_bytes is not None and received > max_bytes:
+                raise TooLarge(f"{url} sent more than the {max_bytes} bytes expected at most")
+            out.write(chunk)
             if bar is not None:
                 bar.update(len(chunk))
         if expected is not None and received != expected:
             raise http.client.IncompleteRead(b"", expected - received)
+        return response.headers.get("Content-Type", "")
 
 
-def download(url, destination, *, sha256=None, git_blob=None, verify=None, timeout=30, deadline=600, retries=3, backoff=1.0,
-             progress=True, description=None):
+class TooLarge(DownloadError):
+    """A body larger than the caller allows (not retried)."""
+
+
+def with_retries(url, attempt, *, deadline, retries=3, backoff=1.0, before=None):
+    """Call ``attempt(give_up)`` until it succeeds, retrying what another try may fix.
+
+    Server errors (:data:`RETRY_STATUSES`), dropped connections and timeouts
+    are retried with exponential backoff; anything else fails at once.
+
+    Parameters
+    ----------
+    url : str
+        For messages.
+    attempt : callable
+        Called with the ``time.monotonic()`` deadline; returns the result.
+    deadline : float
+        Seconds for all tries together.
+    retries : int, default=3
+    backoff : float, default=1.0
+        Seconds before the first retry, doubled for each further one.
+    before : callable, optional
+        Called before each try (e.g. to keep a polite request rate).
+
+    Raises
+    ------
+    DownloadError
+        With ``status`` set to the last HTTP status, if there was one.
+    """
+    give_up = time.monotonic() + deadline
+    for number in range(retries + 1):
+        try:
+            if before is not None:
+                before()
+            return attempt(give_up)
+        except TooLarge:
+            raise
+        except urllib.error.HTTPError as error:
+            if error.code not in RETRY_STATUSES or number == retries:
+                raise DownloadError(
+                    f"Could not download {url}: the server answered HTTP {error.code} ({error.reason}). "
+                    "If the address has moved, report it; a later try may succeed for a busy server.",
+                    status=error.code,
+                ) from error
+            failure = error
+        except TimeoutError as error:
+            if time.monotonic() > give_up or number == retries:
+                raise DownloadError(_failure(url, f"no complete file within {deadline:g} s "
+                                                  f"({error or 'timed out'})")) from error
+            failure = error
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            # No server at that address (offline, or a wrong host): another try will not help.
+            unreachable = isinstance(getattr(error, "reason", error), (socket.gaierror, ConnectionRefusedError))
+            if unreachable or number == retries:
+                raise DownloadError(_failure(url, _reason(error))) from error
+            failure = error
+        pause = backoff * 2**number
+        if time.monotonic() + pause > give_up:
+            raise DownloadError(_failure(url, f"out of time after {number + 1} tries ({_reason(failure)})"),
+                                status=getattr(failure, "code", None))
+        time.sleep(pause)
+
+
+def fetch_bytes(url, *, timeout=30, deadline=120, retries=3, backoff=1.0, max_bytes=64 * 2**20, before=None):
+    """The body of ``url`` in memory, complete, with the same retries and limits as :func:`download`.
+
+    For small documents (gene records, single images) that are checked and
+    converted before anything is written.
+
+    Parameters
+    ----------
+    url : str
+    timeout, deadline, retries, backoff
+        As for :func:`download`.
+    max_bytes : int, default=64 MiB
+        Larger bodies are refused (not retried).
+    before : callable, optional
+        Called before each try.
+
+    Returns
+    -------
+    body : bytes
+    content_type : str
+    """
+    _check_scheme(url)
+
+    def attempt(give_up):
+        buffer = io.BytesIO()
+        content_type = _stream(url, buffer, timeout=timeout, deadline=give_up, max_bytes=max_bytes)
+        return buffer.getvalue(), content_type
+
+    return with_retries(url, attempt, deadline=deadline, retries=retries, backoff=backoff, before=before)
+
+
+def _check_scheme(url):
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise DownloadError(f"Only http:// and https:// addresses are fetched, not {url!r}.")
+
+
+def download(url, destination, *, sha256=None, git_blob=None, verify=None, timeout=30, deadline=600, retries=3,
+             backoff=1.0, progress=True, description=None):
     """Download ``url`` to ``destination`` (atomically), verified, unless a verified copy is there.
 
     Parameters
@@ -151,13 +267,11 @@ def download(url, destination, *, sha256=None, git_blob=None, verify=None, timeo
         When the downloaded file, or the cached one, is not the expected file.
     """
     destination = Path(destination)
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise DownloadError(f"Only http:// and https:// addresses are fetched, not {url!r}.")
+    _check_scheme(url)
     if destination.is_file():
         check_cached(destination, sha256, git_blob=git_blob)
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
-    give_up = time.monotonic() + deadline
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -165,32 +279,12 @@ def download(url, destination, *, sha256=None, git_blob=None, verify=None, timeo
         bar = tqdm(unit="B", unit_scale=True, desc=description or f"fetching {destination.name}")
     try:
         with atomic_file(destination) as partial:
-            for attempt in range(retries + 1):
-                try:
-                    _download_once(url, partial, timeout=timeout, deadline=give_up, bar=bar)
-                    break
-                except urllib.error.HTTPError as error:
-                    if error.code not in RETRY_STATUSES or attempt == retries:
-                        raise DownloadError(
-                            f"Could not download {url}: the server answered HTTP {error.code} ({error.reason}). "
-                            "If the address has moved, report it; a later try may succeed for a busy server."
-                        ) from error
-                    failure = error
-                except TimeoutError as error:
-                    if time.monotonic() > give_up or attempt == retries:
-                        raise DownloadError(_failure(url, f"no complete file within {deadline:g} s "
-                                                          f"({error or 'timed out'})")) from error
-                    failure = error
-                except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-                    # No server at that address (offline, or a wrong host): another try will not help.
-                    unreachable = isinstance(getattr(error, "reason", error), (socket.gaierror, ConnectionRefusedError))
-                    if unreachable or attempt == retries:
-                        raise DownloadError(_failure(url, _reason(error))) from error
-                    failure = error
-                pause = backoff * 2**attempt
-                if time.monotonic() + pause > give_up:
-                    raise DownloadError(_failure(url, f"out of time after {attempt + 1} tries ({_reason(failure)})"))
-                time.sleep(pause)
+
+            def attempt(give_up):
+                with open(partial, "wb") as out:
+                    _stream(url, out, timeout=timeout, deadline=give_up, bar=bar)
+
+            with_retries(url, attempt, deadline=deadline, retries=retries, backoff=backoff)
             digest = sha256_of(partial)
             if sha256 is not None and digest != sha256:
                 raise VerificationError(
