@@ -101,7 +101,7 @@ def _check_model_output(output, overwrite):
 
 def fit_command(crops, output, *, channels, protein, markers, group_by="folder", input_size=64, epochs=30,
                 batch_size=64, seed=0, checkpoint_dir=None, start_from=None, devices=None, n_jobs=None,
-                overwrite=False, verbose=1, echo=print):
+                overwrite=False, min_group_size=2, verbose=1, echo=print):
     """Train on a crop store or folder and save a model directory; returns its path."""
     for option, names in (("--protein", protein), ("--markers", markers)):
         if not names:
@@ -127,8 +127,14 @@ def fit_command(crops, output, *, channels, protein, markers, group_by="folder",
         protein_channels=tuple(protein), marker_channels=tuple(markers), channel_names=channel_names,
         input_size=input_size,
         epochs=epochs, batch_size=batch_size, random_state=seed, checkpoint_dir=checkpoint_dir,
-        weights=start_from, devices=devices, n_jobs=n_jobs, verbose=verbose,
-    ).fit(X, **fit_params)
+        weights=start_from, devices=devices, n_jobs=n_jobs, min_group_size=min_group_size, verbose=verbose,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*left out of training")  # echoed below
+        featurizer.fit(X, **fit_params)
+    if featurizer.n_groups_left_out_:
+        echo(f"{featurizer.n_groups_left_out_} groups with fewer than {min_group_size} cells "
+             f"({featurizer.n_cells_left_out_} cells) were left out of training")
     path = featurizer.save_pretrained(output, overwrite=overwrite, training_data=described)
     losses = featurizer.history_["loss"]
     if losses:

@@ -12,6 +12,7 @@ import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
+import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, check_memory
@@ -126,6 +127,10 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         Adam's first-moment decay.
     rotations : bool, default=False
         Augment with 90-degree rotations on top of the random flips.
+    min_group_size : int, default=2
+        Groups (images) with fewer cells are left out of training, with a
+        warning that counts them. Two is the least that can be paired; the
+        authors left out HPA images of fewer than 5 cells.
     weights : str, path or None, default=None
         Pretrained weights to start from: a registered model name (see
         :data:`skpci.pretrained.REGISTRY`), a model directory written by
@@ -186,6 +191,9 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         share it (another crop size shows cells at another magnification).
     n_cells_fit_ : int
         Number of cells used in ``fit``.
+    n_groups_left_out_, n_cells_left_out_ : int
+        Groups smaller than ``min_group_size``, and their cells, that
+        training left out (0 without training).
     pretrained_card_ : dict or None
         Model card of the pretrained model loaded from ``weights``, if any.
     resumed_from_epoch_ : int
@@ -265,6 +273,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "rotations": [BOOLEAN],
+        "min_group_size": [Interval(Integral, 2, None)],
         "weights": [PATH, NONE],
         "memory": [MEMORY, NONE],
         "checkpoint_dir": [PATH, NONE],
@@ -302,6 +311,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         learning_rate=1e-4,
         beta_1=0.5,
         rotations=False,
+        min_group_size=2,
         weights=None,
         memory=None,
         checkpoint_dir=None,
@@ -325,6 +335,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         self.learning_rate = learning_rate
         self.beta_1 = beta_1
         self.rotations = rotations
+        self.min_group_size = min_group_size
         self.weights = weights
         self.memory = memory
         self.checkpoint_dir = checkpoint_dir
@@ -381,7 +392,10 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         if self.weights is not None:
             card = pretrained.load_pretrained(model, self.weights, progress=bool(self.verbose))
         losses, initial_epoch, n_devices = [], 0, 1
+        left_out = np.zeros(0, dtype=np.int64)
         if self.epochs > 0:
+            sizes = np.bincount(data.group_codes())
+            left_out = sizes[(sizes > 0) & (sizes < self.min_group_size)]
             losses, initial_epoch, n_devices = self._train(model, data, channel_order, architecture, pair_seed)
 
         self.model_ = model
@@ -393,6 +407,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         self.marker_channels_ = marker
         self.crop_shape_ = data.crop_shape
         self.n_cells_fit_ = data.n_cells
+        self.n_groups_left_out_ = int(len(left_out))
+        self.n_cells_left_out_ = int(left_out.sum())
         self.pretrained_card_ = card
         self.resumed_from_epoch_ = initial_epoch
         self.n_devices_ = n_devices
@@ -431,7 +447,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         """Train ``model`` in place; return the losses, the epochs resumed and the device count."""
         settings = TrainingSettings(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-            beta_1=self.beta_1, rotations=self.rotations, precision=self.precision,
+            beta_1=self.beta_1, rotations=self.rotations, min_group_size=self.min_group_size,
+            precision=self.precision,
             block_bytes=self.block_bytes if data.streamed else None,  # blocks matter only on disk
         )
         train = train_weights
@@ -548,6 +565,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                 "learning_rate": self.learning_rate,
                 "beta_1": self.beta_1,
                 "rotations": self.rotations,
+                "min_group_size": self.min_group_size,
                 "random_state": self.random_state if isinstance(self.random_state, int) else None,
                 "started_from": str(self.weights) if self.weights is not None else None,
                 "previous_training": previous,

@@ -242,6 +242,19 @@ def test_single_cell_bags_are_skipped_with_a_warning(synthetic_crops):
         PairedInpaintingFeaturizer(epochs=1, **FAST).fit([bags[1], bags[1]])
 
 
+def test_min_group_size_leaves_out_small_images_and_reports_them(synthetic_crops):
+    bags = [synthetic_crops.bags[0], synthetic_crops.bags[1][:3], synthetic_crops.bags[2][:4]]
+    assert len(bags[0]) >= 5
+    with pytest.warns(UserWarning, match=r"2 of 3 groups hold fewer than min_group_size=5 cells \(7 cells\)"):
+        featurizer = PairedInpaintingFeaturizer(epochs=1, min_group_size=5, **FAST).fit(bags)
+    assert (featurizer.n_groups_left_out_, featurizer.n_cells_left_out_) == (2, 7)
+    assert featurizer.n_cells_fit_ == len(bags[0]) + 7
+    default = PairedInpaintingFeaturizer(epochs=1, **FAST).fit(bags)
+    assert (default.n_groups_left_out_, default.n_cells_left_out_) == (0, 0)
+    with pytest.raises(ValueError, match="min_group_size"):
+        PairedInpaintingFeaturizer(epochs=1, min_group_size=1, **FAST).fit(bags)
+
+
 def test_mixed_crop_sizes_in_one_bag_are_rejected(synthetic_crops):
     bag = [synthetic_crops.cells[0], synthetic_crops.cells[1][:20, :20]]
     with pytest.raises(ValueError, match="bag 0: crops of different shapes"):

@@ -38,10 +38,13 @@ class PairBatches(keras.utils.PyDataset):
         splits every batch evenly).
     workers : int, default=1
         Threads that prepare batches ahead of the model.
+    min_group_size : int, default=2
+        Cells of groups with fewer cells are left out (see
+        :func:`~skpci.featurizer.training.pairable_cells`).
     """
 
     def __init__(self, source, n_protein_channels, batch_size, seed, *,
-                 augment=True, rotations=False, drop_remainder=False, workers=1):
+                 augment=True, rotations=False, drop_remainder=False, workers=1, min_group_size=2):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.source = source
         self.codes = source.codes
@@ -50,7 +53,7 @@ class PairBatches(keras.utils.PyDataset):
         self.seed = int(seed)
         self.drop_remainder = drop_remainder
         self.n_transforms = (8 if rotations else 4) if augment else 1
-        self.sources = pairable_cells(self.codes)
+        self.sources = pairable_cells(self.codes, min_group_size)
         if drop_remainder and len(self.sources) < self.batch_size:
             raise ValueError(
                 f"Only {len(self.sources)} cells can be paired, fewer than one batch of {self.batch_size}; "

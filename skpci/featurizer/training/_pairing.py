@@ -31,34 +31,47 @@ def encode_groups(groups, n_cells):
     return codes
 
 
-def pairable_cells(codes):
-    """Indices of the cells whose group holds at least one other cell.
+def pairable_cells(codes, min_group_size=2):
+    """Indices of the cells whose group holds at least ``min_group_size`` cells.
 
-    Warns when some groups hold a single cell, and raises when no cell can be
-    paired at all.
+    Warns when some groups are left out (with how many groups and cells),
+    and raises when no cell is left at all.
 
     Parameters
     ----------
     codes : ndarray of int, shape (n_cells,)
         Group codes from :func:`encode_groups`.
+    min_group_size : int, default=2
+        Groups with fewer cells are left out: a single cell has no partner,
+        and the authors left out HPA images of fewer than 5 cells.
 
     Returns
     -------
     indices : ndarray of int64
     """
     sizes = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
-    single = sizes == 1
-    pairable = np.flatnonzero(sizes[codes] >= 2)
+    present = sizes > 0
+    small = present & (sizes < min_group_size)
+    pairable = np.flatnonzero(sizes[codes] >= max(2, min_group_size))
     if len(pairable) == 0:
+        if min_group_size <= 2:
+            raise ValueError(
+                f"No cell can be paired: each of the {int(present.sum())} groups (images) holds fewer "
+                "than two cells, but paired cell inpainting needs two cells of the same group. "
+                "Check that groups (or bags) put cells of one image together."
+            )
         raise ValueError(
-            f"No cell can be paired: each of the {len(sizes)} groups (images) holds fewer "
-            "than two cells, but paired cell inpainting needs two cells of the same group. "
-            "Check that groups (or bags) put cells of one image together."
+            f"No cell can be paired: each of the {int(present.sum())} groups (images) holds fewer than "
+            f"min_group_size={min_group_size} cells (the largest holds {int(sizes.max(initial=0))}). "
+            "Lower min_group_size."
         )
-    if single.any():
+    if small.any():
+        if min_group_size <= 2:
+            what = "hold a single cell and cannot be paired"
+        else:
+            what = f"hold fewer than min_group_size={min_group_size} cells ({int(sizes[small].sum())} cells)"
         warnings.warn(
-            f"{int(single.sum())} of {len(sizes)} groups hold a single cell and cannot be "
-            "paired; their cells are left out of training.",
+            f"{int(small.sum())} of {int(present.sum())} groups {what}; their cells are left out of training.",
             UserWarning,
             stacklevel=3,
         )

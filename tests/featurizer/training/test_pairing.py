@@ -46,3 +46,12 @@ def test_no_pairable_group_is_an_error_that_explains_pairing():
 def test_groups_of_wrong_length_are_rejected():
     with pytest.raises(ValueError, match="one id per cell: got 3 ids for 4 cells"):
         encode_groups(["a", "b", "a"], 4)
+
+
+def test_min_group_size_leaves_out_small_groups_and_counts_them():
+    codes = np.array([0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 3])
+    with pytest.warns(UserWarning, match=r"3 of 4 groups hold fewer than min_group_size=5 cells \(6 cells\)"):
+        pairable = pairable_cells(codes, min_group_size=5)
+    assert list(pairable) == [2, 3, 4, 5, 6]
+    with pytest.raises(ValueError, match=r"fewer than min_group_size=6 cells \(the largest holds 5\)"):
+        pairable_cells(codes, min_group_size=6)
