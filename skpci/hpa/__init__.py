@@ -17,6 +17,7 @@ from ._download import (
     download_hpa,
 )
 from ._genes import read_gene_list, resolve_gene_names
+from ._labels import location_labels
 from ._records import HPA_COLORS, GeneRecordError, channel_url, describe_image_url, parse_gene_xml
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "channel_url",
     "describe_image_url",
     "download_hpa",
+    "location_labels",
     "parse_gene_xml",
     "read_gene_list",
     "resolve_gene_names",

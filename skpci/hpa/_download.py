@@ -199,7 +199,8 @@ def download_hpa(genes, directory, *, channels=DEFAULT_CHANNELS, composite=False
     unresolved = gene_table.loc[gene_table["ensembl_id"].isna(), "gene"].tolist()
     if unresolved:
         ids, unknown = resolve_gene_names(unresolved, base_url=base_url, **limits)
-        gene_table.loc[gene_table["ensembl_id"].isna(), "ensembl_id"] = gene_table["gene"].map(ids)
+        gene_table["ensembl_id"] = [ensembl if isinstance(ensembl, str) else ids.get(name)
+                                    for ensembl, name in zip(gene_table["ensembl_id"], gene_table["gene"])]
         failures += [_failure(None, name, None, None, reason) for name, reason in unknown.items()]
         gene_table = gene_table.dropna(subset=["ensembl_id"]).drop_duplicates("ensembl_id")
 
