@@ -2,7 +2,9 @@
 
 For each gene, its record ``<site>/<ENSG>.xml`` is fetched (and kept, under
 ``xml/``), its human cell-line images are listed, and each field's stains
-are fetched as separate images and stored as single-channel PNG files::
+are fetched as separate images and stored one plane per file: as served
+when the HPA serves a single plane, and as a lossless PNG of the stain's
+intensity when it serves the stain in its display colour (RGB)::
 
     DIR/
       manifest.parquet            one row per field: gene, antibody, cell line, plate/well/field,
@@ -33,7 +35,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -221,7 +224,6 @@ def download_hpa(genes, directory, *, channels=DEFAULT_CHANNELS, composite=False
 
         folders = _gene_folders([records[ensembl][0] for ensembl in gene_table["ensembl_id"] if ensembl in records])
         wanted = {line.lower() for line in cell_lines} if cell_lines else None
-        suffix = "jpg" if composite else "png"
         tasks = []
         for ensembl in gene_table["ensembl_id"]:
             if ensembl not in records:
@@ -232,16 +234,16 @@ def download_hpa(genes, directory, *, channels=DEFAULT_CHANNELS, composite=False
                     continue
                 for channel in channels:
                     url = image["url"] if composite else channel_url(image["url"], channel)
-                    relative = f"images/{folders[ensembl]}/{image['image_id']}_{channel}.{suffix}"
-                    tasks.append((gene, image, channel, url, relative))
+                    key = f"images/{folders[ensembl]}/{image['image_id']}_{channel}"  # the suffix follows the file
+                    tasks.append((gene, image, channel, url, key))
         todo = [task for task in tasks if not journal.finished(directory, task[4])]
-        jobs = {pool.submit(_fetch_image, url, directory / relative, composite, limits): (gene, image, url, relative)
-                for gene, image, _, url, relative in todo}
+        jobs = {pool.submit(_fetch_image, url, directory, key, composite, limits): (gene, image, url, key)
+                for gene, image, _, url, key in todo}
         try:
             for job in _progress(as_completed(jobs), len(jobs), "images", "file", progress):
-                gene, image, url, relative = jobs[job]
+                gene, image, url, key = jobs[job]
                 try:
-                    journal.record(relative, url, *job.result())
+                    journal.record(key, url, *job.result())
                 except (DownloadError, NotAnImage) as error:
                     failures.append(_failure(gene["ensembl_id"], gene["gene"], image["image_id"], url, str(error)))
         except BaseException:
@@ -303,24 +305,41 @@ def _gene_folders(genes):
     return folders
 
 
-def _fetch_image(url, destination, composite, limits):
-    """Fetch one image, check it is one, store it; return (bytes served, SHA-256 and size of the stored file)."""
+def _fetch_image(url, directory, key, composite, limits):
+    """Fetch one image, check it is one, store it at ``directory / key`` plus a suffix.
+
+    A single-plane image (and the composite) is kept as served. A stain
+    served in its display colour (an RGB image lighting one or two planes)
+    is reduced to its intensity and kept as a lossless PNG, since skpci
+    reads one plane per channel file.
+
+    Returns
+    -------
+    file : str
+        ``key`` with the stored file's suffix.
+    served_bytes, sha256, size
+        Size of the body served; SHA-256 and size of the stored file.
+    """
     body, content_type = fetch_bytes(url, **limits)
     if content_type.split(";")[0].strip().lower().startswith("text/"):
         preview = body[:60].decode("utf-8", "replace").strip()
         raise NotAnImage(f"the server sent a {content_type.split(';')[0]} page, not an image ({preview!r}...)")
     image = _decode(body, url)
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    served_suffix = PurePosixPath(urlsplit(url).path).suffix.lower() or ".jpg"
     if composite:
         if image.ndim != 3 or image.shape[-1] < 3:
             raise NotAnImage(f"{url} is not a colour composite (shape {image.shape})")
-        stored = body
+        stored, suffix = body, served_suffix
+    elif image.ndim == 2:
+        stored, suffix = body, served_suffix
     else:
-        plane = image if image.ndim == 2 else image[..., :3].max(axis=-1)  # a stain served in its display colour
-        stored = _png(plane)
+        stored, suffix = _png(image[..., :3].max(axis=-1)), ".png"
+    file = key + suffix
+    destination = directory / file
+    destination.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(destination) as temporary:
         temporary.write_bytes(stored)
-    return len(body), hashlib.sha256(stored).hexdigest(), len(stored)
+    return file, len(body), hashlib.sha256(stored).hexdigest(), len(stored)
 
 
 def _decode(body, url):
@@ -358,28 +377,31 @@ class _Journal:
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
                     entry = json.loads(line)
-                    self.entries[entry["file"]] = entry
+                    self.entries[entry["key"]] = entry
                 except (ValueError, KeyError, TypeError):
                     continue
 
-    def finished(self, directory, relative):
-        entry = self.entries.get(relative)
-        target = directory / relative
-        return entry is not None and target.is_file() and target.stat().st_size == entry["bytes"]
+    def finished(self, directory, key):
+        entry = self.entries.get(key)
+        if entry is None:
+            return False
+        target = directory / entry["file"]
+        return target.is_file() and target.stat().st_size == entry["bytes"]
 
-    def record(self, relative, url, served_bytes, sha256, size):
-        entry = {"file": relative, "url": url, "served_bytes": served_bytes, "sha256": sha256, "bytes": size}
+    def record(self, key, url, file, served_bytes, sha256, size):
+        entry = {"key": key, "file": file, "url": url, "served_bytes": served_bytes, "sha256": sha256,
+                 "bytes": size}
         with self._lock:
             with open(self.path, "a", encoding="utf-8") as journal:
                 journal.write("\n" + json.dumps(entry) + "\n")  # a line torn by a kill stays on its own
-            self.entries[relative] = entry
+            self.entries[key] = entry
 
 
 def _manifest(tasks, folders, channels, journal):
     """One row per field whose every stain is finished, in gene-list order."""
     fields = {}
-    for gene, image, channel, url, relative in tasks:
-        fields.setdefault(image["image_id"], (gene, image, {}))[2][channel] = relative
+    for gene, image, channel, url, key in tasks:
+        fields.setdefault(image["image_id"], (gene, image, {}))[2][channel] = key
     rows = []
     for gene, image, files in fields.values():
         entries = [journal.entries.get(files[channel]) for channel in channels]

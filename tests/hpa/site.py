@@ -49,6 +49,8 @@ class Site:
     requests: list = field(default_factory=list)
     images: dict = field(default_factory=dict)
     port: int = None
+    #: Serve each stain as a single-plane (grey) JPEG instead of in its display colour.
+    grey_stains: bool = False
 
     @property
     def url(self):
@@ -133,6 +135,8 @@ def render(site, path):
             planes = site.images[key]
             if colors == "blue_red_green":
                 return _jpeg(np.stack([planes["red"], planes["green"], planes["blue"]], axis=-1))
+            if colors in _DISPLAY and site.grey_stains:
+                return _jpeg(planes[colors])
             if colors in _DISPLAY:
                 rgb = np.zeros(planes[colors].shape + (3,), np.uint8)
                 for plane in _DISPLAY[colors]:

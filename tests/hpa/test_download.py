@@ -70,6 +70,18 @@ def test_download_writes_single_channel_images_a_manifest_and_labels(site, tmp_p
     assert not (tmp_path / "failures.csv").exists() and _leftovers(tmp_path) == []
 
 
+def test_stains_served_as_single_planes_are_kept_as_served(site, tmp_path):
+    site.grey_stains = True
+    result = download_hpa(GENES[:1], tmp_path, **_fast(site))
+    row = result.manifest.iloc[0]
+    for color in ("blue", "red", "green"):
+        stored = tmp_path / row[f"file_{color}"]
+        assert stored.suffix == ".jpg"
+        assert stored.read_bytes() == render(site, urlsplit(row[f"url_{color}"]).path)
+    fields, _ = list_fields(tmp_path / "images", ["blue", "red", "green"], recursive=True)
+    assert load_field(fields[0]).shape == (160, 160, 3)
+
+
 def test_a_rerun_requests_nothing_and_gives_the_same_manifest(site, tmp_path):
     first = download_hpa(GENES, tmp_path, **_fast(site))
     before = len(site.requests)
