@@ -156,6 +156,7 @@ def with_retries(url, attempt, *, deadline, retries=3, backoff=1.0, before=None)
     """
     give_up = time.monotonic() + deadline
     for number in range(retries + 1):
+        asked = 0.0
         try:
             if before is not None:
                 before()
@@ -163,6 +164,7 @@ def with_retries(url, attempt, *, deadline, retries=3, backoff=1.0, before=None)
         except TooLarge:
             raise
         except urllib.error.HTTPError as error:
+            asked = _retry_after(error)
             if error.code not in RETRY_STATUSES or number == retries:
                 raise DownloadError(
                     f"Could not download {url}: the server answered HTTP {error.code} ({error.reason}). "
@@ -181,11 +183,20 @@ def with_retries(url, attempt, *, deadline, retries=3, backoff=1.0, before=None)
             if unreachable or number == retries:
                 raise DownloadError(_failure(url, _reason(error))) from error
             failure = error
-        pause = backoff * 2**number
+        pause = max(backoff * 2**number, asked)  # a server's Retry-After is honoured
         if time.monotonic() + pause > give_up:
             raise DownloadError(_failure(url, f"out of time after {number + 1} tries ({_reason(failure)})"),
                                 status=getattr(failure, "code", None))
         time.sleep(pause)
+
+
+def _retry_after(error):
+    """Seconds a 429 or 503 answer asks to wait (``Retry-After``), at most 120; 0 when it does not say."""
+    value = (error.headers or {}).get("Retry-After", "") if error.code in (429, 503) else ""
+    try:
+        return min(max(float(value), 0.0), 120.0)
+    except ValueError:
+        return 0.0
 
 
 def fetch_bytes(url, *, timeout=30, deadline=120, retries=3, backoff=1.0, max_bytes=64 * 2**20, before=None):
@@ -210,6 +221,7 @@ def fetch_bytes(url, *, timeout=30, deadline=120, retries=3, backoff=1.0, max_by
     content_type : str
     """
     _check_scheme(url)
+    url = ascii_url(url)
 
     def attempt(give_up):
         buffer = io.BytesIO()
@@ -222,6 +234,13 @@ def fetch_bytes(url, *, timeout=30, deadline=120, retries=3, backoff=1.0, max_by
 def _check_scheme(url):
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise DownloadError(f"Only http:// and https:// addresses are fetched, not {url!r}.")
+
+
+def ascii_url(url):
+    """``url`` with characters outside ASCII percent-encoded (as browsers send them); ASCII is left as it is."""
+    if url.isascii():
+        return url
+    return urllib.parse.quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def download(url, destination, *, sha256=None, git_blob=None, verify=None, timeout=30, deadline=600, retries=3,

@@ -4,13 +4,19 @@ import sys
 
 
 def download_hpa_command(genes, output, *, echo=print, **options):
-    """Download HPA images of a gene list (resuming into ``output``); returns the exit code (1 if any failed)."""
+    """Download HPA images of a gene list (resuming into ``output``); returns the exit code.
+
+    1 when some downloads failed that a rerun may fetch (server errors,
+    time-outs); 0 otherwise, also when genes the HPA does not know were
+    listed as failed (a rerun cannot fix those).
+    """
     from ..hpa import download_hpa
 
     result = download_hpa(genes, output, **options)
     echo(result.summary())
-    if len(result.failures):
-        print(f"skpci: error: {len(result.failures)} downloads failed; run the same command again to retry them.",
+    if not result.complete:
+        retry = int(result.failures["retry"].sum())
+        print(f"skpci: error: {retry} downloads failed that a rerun may fetch; run the same command again.",
               file=sys.stderr)
         return 1
     return 0

@@ -71,8 +71,9 @@ class HPADownload:
         One row per complete field (also in ``manifest.parquet``).
     failures : pandas.DataFrame
         What could not be fetched: ``ensembl_id``, ``gene``, ``image_id``,
-        ``url`` and ``reason`` (also in ``failures.csv``). Run the same
-        download again to retry them.
+        ``url``, ``reason`` and ``retry`` (whether a rerun may succeed:
+        false for genes or files the HPA does not have); also in
+        ``failures.csv``. Run the same download again to retry them.
     channels : tuple of str
         The stains fetched per field (``("blue_red_green",)`` for composites).
     """
@@ -100,12 +101,16 @@ class HPADownload:
         return fields, names
 
     def summary(self):
-        """A few lines for people: what was downloaded, what failed and how to retry it."""
+        """A few lines for people: what was downloaded, what failed, and whether a rerun can fix it."""
         genes = self.manifest["ensembl_id"].nunique() if len(self.manifest) else 0
         lines = [f"{len(self.manifest)} fields of {genes} genes in {self.path}"]
         if len(self.failures):
+            retry = int(self.failures["retry"].sum())
             lines.append(f"{len(self.failures)} downloads failed (listed in {self.path / FAILURES_FILE}); "
-                         "run the same command again to retry them:")
+                         + (f"run the same command again to retry the {retry} that may succeed later"
+                            if retry else "a rerun will not fix them")
+                         + (f"; {len(self.failures) - retry} will not (unknown genes or files)"
+                            if retry and retry < len(self.failures) else "") + ":")
             for row in self.failures.head(5).itertuples(index=False):
                 who = next((str(value) for value in (row.gene, row.ensembl_id) if not pd.isna(value)), "?")
                 where = f" {row.image_id}" if not pd.isna(row.image_id) else ""
@@ -113,6 +118,11 @@ class HPADownload:
             if len(self.failures) > 5:
                 lines.append(f"  ... and {len(self.failures) - 5} more")
         return "\n".join(lines)
+
+    @property
+    def complete(self):
+        """Whether nothing failed that a rerun could still fetch."""
+        return not (len(self.failures) and self.failures["retry"].any())
 
 
 class RateLimit:
@@ -137,7 +147,7 @@ class NotAnImage(ValueError):
 
 def download_hpa(genes, directory, *, channels=DEFAULT_CHANNELS, composite=False, cell_lines=None,
                  max_connections=4, requests_per_second=4.0, timeout=30, deadline=300, retries=3, backoff=1.0,
-                 base_url=HPA_URL, progress=True):
+                 base_url=HPA_URL, verify=False, progress=True):
     """Download the Human Protein Atlas immunofluorescence images of some genes, with their annotations.
 
     Resumable: a rerun into the same folder skips finished files and
@@ -178,6 +188,9 @@ def download_hpa(genes, directory, *, channels=DEFAULT_CHANNELS, composite=False
     base_url : str, default="https://www.proteinatlas.org"
         The HPA site (an archived release such as
         ``https://v18.proteinatlas.org`` reproduces the paper's images).
+    verify : bool, default=False
+        On a rerun, check finished files by their SHA-256 (reading them all)
+        instead of by their size; files that differ are fetched again.
     progress : bool, default=True
 
     Returns
@@ -189,12 +202,19 @@ def download_hpa(genes, directory, *, channels=DEFAULT_CHANNELS, composite=False
     Raises
     ------
     ValueError
-        For unknown stains or an empty gene list.
+        For unknown stains, an empty gene list or limits out of range.
+    NotADirectoryError
+        If ``directory`` is a file.
     """
     channels = _check_channels(channels, composite)
+    cell_lines = [cell_lines] if isinstance(cell_lines, str) else cell_lines
+    _check_limits(max_connections=max_connections, requests_per_second=requests_per_second, timeout=timeout,
+                  deadline=deadline, retries=retries, backoff=backoff, base_url=base_url)
     directory = Path(directory)
-    (directory / "xml").mkdir(parents=True, exist_ok=True)
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(f"{str(directory)!r} is a file; give a folder to download into.")
     gene_table = read_gene_list(genes)
+    (directory / "xml").mkdir(parents=True, exist_ok=True)
     rate = RateLimit(requests_per_second)
     limits = dict(timeout=timeout, deadline=deadline, retries=retries, backoff=backoff, before=rate)
     failures = []
@@ -204,27 +224,31 @@ def download_hpa(genes, directory, *, channels=DEFAULT_CHANNELS, composite=False
         ids, unknown = resolve_gene_names(unresolved, base_url=base_url, **limits)
         gene_table["ensembl_id"] = [ensembl if isinstance(ensembl, str) else ids.get(name)
                                     for ensembl, name in zip(gene_table["ensembl_id"], gene_table["gene"])]
-        failures += [_failure(None, name, None, None, reason) for name, reason in unknown.items()]
+        failures += [_failure(None, name, None, None, reason, retry="could not look up" in reason)
+                     for name, reason in unknown.items()]
         gene_table = gene_table.dropna(subset=["ensembl_id"]).drop_duplicates("ensembl_id")
 
-    journal = _Journal(directory / JOURNAL_FILE)
-    records = {}
-    with ThreadPoolExecutor(max_workers=max_connections) as pool:
+    journal = _Journal(directory, JOURNAL_FILE)
+    records, tasks = {}, []
+    pool = ThreadPoolExecutor(max_workers=max_connections)
+    try:
         jobs = {pool.submit(_gene_record, ensembl, directory, base_url, limits): (ensembl, name)
                 for ensembl, name in gene_table.itertuples(index=False)}
         for job in _progress(as_completed(jobs), len(jobs), "gene records", "gene", progress):
             ensembl, name = jobs[job]
             try:
                 gene, images = job.result()
-                gene["gene"] = gene["gene"] or name
-                records[ensembl] = gene, images
-            except (DownloadError, GeneRecordError) as error:
+            except Exception as error:  # one gene's failure is recorded; the others go on
                 failures.append(_failure(ensembl, name, None, f"{base_url.rstrip('/')}/{ensembl}.xml",
-                                         _gene_failure(error)))
+                                         _gene_failure(error), retry=_worth_retrying(error)))
+                continue
+            # The record may name another id (an old id redirected to its gene): the list's id is the key.
+            gene.update(ensembl_id=ensembl, gene=gene["gene"] or name)
+            records[ensembl] = gene, images
 
-        folders = _gene_folders([records[ensembl][0] for ensembl in gene_table["ensembl_id"] if ensembl in records])
+        folders = _GeneFolders(directory).assign(
+            [records[ensembl][0] for ensembl in gene_table["ensembl_id"] if ensembl in records])
         wanted = {line.lower() for line in cell_lines} if cell_lines else None
-        tasks = []
         for ensembl in gene_table["ensembl_id"]:
             if ensembl not in records:
                 continue
@@ -236,22 +260,24 @@ def download_hpa(genes, directory, *, channels=DEFAULT_CHANNELS, composite=False
                     url = image["url"] if composite else channel_url(image["url"], channel)
                     key = f"images/{folders[ensembl]}/{image['image_id']}_{channel}"  # the suffix follows the file
                     tasks.append((gene, image, channel, url, key))
-        todo = [task for task in tasks if not journal.finished(directory, task[4])]
+        todo = [task for task in tasks if not journal.finished(task[4], verify=verify)]
         jobs = {pool.submit(_fetch_image, url, directory, key, composite, limits): (gene, image, url, key)
                 for gene, image, _, url, key in todo}
-        try:
-            for job in _progress(as_completed(jobs), len(jobs), "images", "file", progress):
-                gene, image, url, key = jobs[job]
-                try:
-                    journal.record(key, url, *job.result())
-                except (DownloadError, NotAnImage) as error:
-                    failures.append(_failure(gene["ensembl_id"], gene["gene"], image["image_id"], url, str(error)))
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: files in flight finish or vanish whole
-            raise
+        for job in _progress(as_completed(jobs), len(jobs), "images", "file", progress):
+            gene, image, url, key = jobs[job]
+            try:
+                journal.record(key, url, *job.result())
+            except Exception as error:  # one file's failure is recorded; the others go on
+                journal.forget(key)
+                failures.append(_failure(gene["ensembl_id"], gene["gene"], image["image_id"], url,
+                                         _file_failure(error), retry=_worth_retrying(error)))
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: requests in flight finish or vanish whole
+        raise
+    pool.shutdown(wait=True)
 
-    manifest = _manifest(tasks, folders, channels, journal)
-    failure_table = pd.DataFrame(failures, columns=["ensembl_id", "gene", "image_id", "url", "reason"])
+    manifest = _manifest(tasks, channels, journal)
+    failure_table = pd.DataFrame(failures, columns=["ensembl_id", "gene", "image_id", "url", "reason", "retry"])
     write_table(manifest, directory / MANIFEST_FILE)
     if len(failure_table):
         write_table(failure_table, directory / FAILURES_FILE)
@@ -260,10 +286,27 @@ def download_hpa(genes, directory, *, channels=DEFAULT_CHANNELS, composite=False
     return HPADownload(directory, manifest, failure_table, channels)
 
 
+def _check_limits(*, max_connections, requests_per_second, timeout, deadline, retries, backoff, base_url):
+    checks = [
+        ("max_connections", max_connections, isinstance(max_connections, int) and max_connections >= 1,
+         "an integer of at least 1"),
+        ("requests_per_second", requests_per_second, requests_per_second >= 0, "at least 0 (0: no limit)"),
+        ("timeout", timeout, timeout > 0, "above 0 seconds"),
+        ("deadline", deadline, deadline > 0, "above 0 seconds"),
+        ("retries", retries, isinstance(retries, int) and retries >= 0, "an integer of at least 0"),
+        ("backoff", backoff, backoff >= 0, "at least 0 seconds"),
+    ]
+    for name, value, ok, needed in checks:
+        if not ok:
+            raise ValueError(f"{name} must be {needed}, got {value!r}.")
+    if urlsplit(str(base_url)).scheme not in ("http", "https") or not urlsplit(str(base_url)).netloc:
+        raise ValueError(f"base_url must be an http:// or https:// address, got {base_url!r}.")
+
+
 def _check_channels(channels, composite):
     if composite:
         return (COMPOSITE,)
-    channels = (channels,) if isinstance(channels, str) else tuple(channels)
+    channels = (channels,) if isinstance(channels, str) else tuple(channels or ())
     unknown = [channel for channel in channels if channel not in HPA_COLORS]
     if unknown or not channels or len(set(channels)) != len(channels):
         raise ValueError(f"channels must be distinct HPA stains among {HPA_COLORS}, got {channels}.")
@@ -278,7 +321,10 @@ def _gene_record(ensembl, directory, base_url, limits):
             return parse_gene_xml(path.read_bytes(), ensembl_id=ensembl)
         except GeneRecordError:
             pass  # fetched again below
-    body, _ = fetch_bytes(f"{base_url.rstrip('/')}/{ensembl}.xml", max_bytes=256 * 2**20, **limits)
+    body, content_type = fetch_bytes(f"{base_url.rstrip('/')}/{ensembl}.xml", max_bytes=256 * 2**20, **limits)
+    if "html" in content_type.lower() or body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+        raise GeneRecordError(f"the server sent a web page ({content_type or 'HTML'}), not the gene's XML "
+                              f"({_preview(body)})")
     record = parse_gene_xml(body, ensembl_id=ensembl)
     with atomic_file(path) as temporary:
         temporary.write_bytes(body)
@@ -289,20 +335,65 @@ def _gene_failure(error):
     if getattr(error, "status", None) == 404:
         return "the HPA has no record of this gene (HTTP 404); check the Ensembl id"
     if isinstance(error, GeneRecordError):
-        return f"the gene's record is not an HPA XML document: {error}"
-    return str(error)
+        return f"the gene's record could not be read: {error}"
+    return _file_failure(error)
 
 
-def _gene_folders(genes):
-    """A folder name per gene: its name, made safe for file systems; names shared by two genes get the id."""
-    folders, taken = {}, set()
-    for gene in genes:
-        name = re.sub(r"[^A-Za-z0-9._-]", "-", gene["gene"] or gene["ensembl_id"]).strip(".") or gene["ensembl_id"]
-        if name.lower() in taken:
-            name = f"{name}_{gene['ensembl_id']}"
-        taken.add(name.lower())
-        folders[gene["ensembl_id"]] = name
-    return folders
+def _file_failure(error):
+    text = str(error) if isinstance(error, (DownloadError, NotAnImage)) else f"{type(error).__name__}: {error}"
+    return " ".join(text.split())  # one line in failures.csv
+
+
+def _worth_retrying(error):
+    """Whether a rerun may succeed: not for what the server says does not exist."""
+    return getattr(error, "status", None) not in (400, 403, 404, 410)
+
+
+def _preview(body, size=60):
+    return repr(body[:size].decode("utf-8", "replace").strip()) + ("..." if len(body) > size else "")
+
+
+class _GeneFolders:
+    """A folder per gene, named after it and kept in ``folders.json``, so reruns never move a gene's files.
+
+    A name already given to another gene (or differing only in case) gets
+    the Ensembl id appended; names are made safe for file systems and kept
+    short.
+    """
+
+    FILE = "folders.json"
+
+    def __init__(self, directory):
+        self.path = Path(directory) / self.FILE
+        self.folders = {}
+        if self.path.is_file():
+            try:
+                stored = json.loads(self.path.read_text(encoding="utf-8"))
+                self.folders = {str(key): str(value) for key, value in stored.items() if _safe_folder(value)}
+            except (ValueError, AttributeError):
+                pass
+
+    def assign(self, genes):
+        taken = {folder.lower() for folder in self.folders.values()}
+        for gene in genes:
+            ensembl = gene["ensembl_id"]
+            if ensembl in self.folders:
+                continue
+            base = re.sub(r"[^A-Za-z0-9._-]", "-", gene["gene"] or "").strip(".-")[:80] or ensembl
+            folder = base if base.lower() not in taken else f"{base}_{ensembl}"
+            self.folders[ensembl] = folder
+            taken.add(folder.lower())
+        with atomic_file(self.path) as temporary:
+            temporary.write_text(json.dumps(self.folders, indent=1, sort_keys=True), encoding="utf-8")
+        return self.folders
+
+
+def _safe_folder(name):
+    return isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,200}", name) is not None and name.strip(".")
+
+
+#: Pillow's format names of the images kept as served, and their suffixes.
+_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif"}
 
 
 def _fetch_image(url, directory, key, composite, limits):
@@ -322,18 +413,18 @@ def _fetch_image(url, directory, key, composite, limits):
     """
     body, content_type = fetch_bytes(url, **limits)
     if content_type.split(";")[0].strip().lower().startswith("text/"):
-        preview = body[:60].decode("utf-8", "replace").strip()
-        raise NotAnImage(f"the server sent a {content_type.split(';')[0]} page, not an image ({preview!r}...)")
-    image = _decode(body, url)
-    served_suffix = PurePosixPath(urlsplit(url).path).suffix.lower() or ".jpg"
+        raise NotAnImage(f"the server sent a {content_type.split(';')[0]} page, not an image ({_preview(body)})")
+    image, kind = _decode(body, url)
     if composite:
-        if image.ndim != 3 or image.shape[-1] < 3:
+        if image.ndim != 3 or image.shape[-1] not in (3, 4):
             raise NotAnImage(f"{url} is not a colour composite (shape {image.shape})")
-        stored, suffix = body, served_suffix
+        stored, suffix = body, _FORMATS[kind]
     elif image.ndim == 2:
-        stored, suffix = body, served_suffix
-    else:
+        stored, suffix = body, _FORMATS[kind]
+    elif image.ndim == 3 and image.shape[-1] in (3, 4):
         stored, suffix = _png(image[..., :3].max(axis=-1)), ".png"
+    else:
+        raise NotAnImage(f"{url} is not one stain's image (shape {image.shape})")
     file = key + suffix
     destination = directory / file
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -343,21 +434,30 @@ def _fetch_image(url, directory, key, composite, limits):
 
 
 def _decode(body, url):
-    import imageio.v3 as iio
-    from PIL import Image
+    """The pixels of a JPEG, PNG or TIFF body, and its format; :class:`NotAnImage` for anything else."""
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(body)) as probe:
-            width, height = probe.size
-        if width * height > MAX_PIXELS:
-            raise NotAnImage(f"{url} claims {width} x {height} pixels, more than an HPA image has")
-        return np.asarray(iio.imread(body))
+            kind, (width, height) = probe.format, probe.size
+            frames = getattr(probe, "n_frames", 1)
+            if kind not in _FORMATS or frames != 1:
+                raise NotAnImage(f"{url} is a {kind or 'unknown'} image{' with several frames' if frames != 1 else ''}"
+                                 ", not a single JPEG, PNG or TIFF")
+            if width * height > MAX_PIXELS:
+                raise NotAnImage(f"{url} claims {width} x {height} pixels, more than an HPA image has")
+            if probe.mode == "CMYK":
+                return np.asarray(probe.convert("RGB")), kind
+            probe.load()
+            image = np.asarray(probe)
     except NotAnImage:
         raise
-    except Exception as error:  # Pillow raises many types for bytes that are not an image
-        preview = body[:40].decode("utf-8", "replace").strip()
-        raise NotAnImage(f"{url} is not a readable image ({type(error).__name__}; it starts with {preview!r})") \
-            from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise NotAnImage(f"{url} is not a readable image ({type(error).__name__}; it starts with "
+                         f"{_preview(body, 40)})") from None
+    if image.dtype == bool or image.dtype.kind not in "ui":
+        raise NotAnImage(f"{url} has pixels of type {image.dtype}, not integers")
+    return image, kind
 
 
 def _png(plane):
@@ -367,26 +467,45 @@ def _png(plane):
 
 
 class _Journal:
-    """Finished files, one JSON line each, appended as they complete; a torn last line is ignored."""
+    """Finished files, one JSON line each, appended as they complete; a torn last line is ignored.
 
-    def __init__(self, path):
-        self.path = path
+    Entries are checked as they are read: a file must lie under
+    ``images/``, named after its key; anything else is ignored (and
+    fetched again).
+    """
+
+    def __init__(self, directory, name):
+        self.directory = Path(directory)
+        self.path = self.directory / name
         self.entries = {}
         self._lock = threading.Lock()
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
                     entry = json.loads(line)
-                    self.entries[entry["key"]] = entry
-                except (ValueError, KeyError, TypeError):
+                    if self._valid(entry):
+                        self.entries[entry["key"]] = entry
+                except (ValueError, TypeError, AttributeError):
                     continue
 
-    def finished(self, directory, key):
+    @staticmethod
+    def _valid(entry):
+        key, file = entry.get("key"), entry.get("file")
+        return (isinstance(key, str) and isinstance(file, str) and file.startswith(key)
+                and file[len(key):] in ("", *_FORMATS.values()) and key.startswith("images/")
+                and ".." not in PurePosixPath(file).parts and not PurePosixPath(file).is_absolute()
+                and isinstance(entry.get("bytes"), int) and isinstance(entry.get("sha256"), str)
+                and isinstance(entry.get("served_bytes"), int) and isinstance(entry.get("url"), str))
+
+    def finished(self, key, *, verify=False):
+        """Whether ``key``'s file is there as recorded: same size, and same SHA-256 with ``verify``."""
         entry = self.entries.get(key)
         if entry is None:
             return False
-        target = directory / entry["file"]
-        return target.is_file() and target.stat().st_size == entry["bytes"]
+        target = self.directory / entry["file"]
+        if not target.is_file() or target.stat().st_size != entry["bytes"]:
+            return False
+        return not verify or hashlib.sha256(target.read_bytes()).hexdigest() == entry["sha256"]
 
     def record(self, key, url, file, served_bytes, sha256, size):
         entry = {"key": key, "file": file, "url": url, "served_bytes": served_bytes, "sha256": sha256,
@@ -396,19 +515,25 @@ class _Journal:
                 journal.write("\n" + json.dumps(entry) + "\n")  # a line torn by a kill stays on its own
             self.entries[key] = entry
 
+    def forget(self, key):
+        """Drop ``key``'s entry from this run's view (its file is gone or stale, and could not be fetched)."""
+        with self._lock:
+            self.entries.pop(key, None)
 
-def _manifest(tasks, folders, channels, journal):
-    """One row per field whose every stain is finished, in gene-list order."""
+
+def _manifest(tasks, channels, journal):
+    """One row per field of a gene whose every stain is there as recorded, in gene-list order."""
     fields = {}
     for gene, image, channel, url, key in tasks:
-        fields.setdefault(image["image_id"], (gene, image, {}))[2][channel] = key
+        fields.setdefault((gene["ensembl_id"], image["image_id"]), (gene, image, {}))[2][channel] = key
     rows = []
     for gene, image, files in fields.values():
-        entries = [journal.entries.get(files[channel]) for channel in channels]
-        if any(entry is None for entry in entries):
+        if not all(journal.finished(files[channel]) for channel in channels):
             continue
+        entries = [journal.entries[files[channel]] for channel in channels]
         row = {
-            "ensembl_id": gene["ensembl_id"], "gene": gene["gene"], "folder_name": folders[gene["ensembl_id"]],
+            "ensembl_id": gene["ensembl_id"], "gene": gene["gene"],
+            "folder_name": PurePosixPath(files[channels[0]]).parent.name,
             "reliability": gene["reliability"], "gene_locations": ";".join(gene["gene_locations"]),
             "antibody": image["antibody"], "cell_line": image["cell_line"], "subtype": image["subtype"],
             "cell_line_locations": ";".join(image["cell_line_locations"]),
@@ -428,8 +553,9 @@ def _manifest_columns(channels):
             "cell_line_locations", "image_id", "plate", "well", "field", "url", *per_channel]
 
 
-def _failure(ensembl, gene, image_id, url, reason):
-    return {"ensembl_id": ensembl, "gene": gene, "image_id": image_id, "url": url, "reason": reason}
+def _failure(ensembl, gene, image_id, url, reason, *, retry=True):
+    return {"ensembl_id": ensembl, "gene": gene, "image_id": image_id, "url": url, "reason": reason,
+            "retry": bool(retry)}
 
 
 def _progress(iterable, total, description, unit, enabled):

@@ -43,7 +43,7 @@ class Site:
     """What the server serves, and how it misbehaves (paths -> fault)."""
 
     genes: dict
-    #: path -> one of "404", "500", "500-once", "truncate", "truncate-once", "html", "to-ftp",
+    #: path -> one of "404", "429-once", "500", "500-once", "truncate", "truncate-once", "html", "to-ftp",
     #: "to-other-host", "stall", "drip"
     faults: dict = field(default_factory=dict)
     requests: list = field(default_factory=list)
@@ -51,6 +51,8 @@ class Site:
     port: int = None
     #: Serve each stain as a single-plane (grey) JPEG instead of in its display colour.
     grey_stains: bool = False
+    #: path -> (body, content type), served instead of what the path would give.
+    bodies: dict = field(default_factory=dict)
 
     @property
     def url(self):
@@ -151,10 +153,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         site = self.site
         parsed = urllib.parse.urlsplit(self.path)
-        path = parsed.path
+        path = urllib.parse.unquote(parsed.path)
         site.requests.append(path)
         fault = site.faults.get(path)
         count = site.requests.count(path)
+        if fault == "429-once" and count == 1:
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         if fault == "404":
             return self.send(404, b"<html>Not found</html>", "text/html")
         if fault == "500" or (fault == "500-once" and count == 1):
@@ -199,6 +207,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def body_for(self, path, query):
         site = self.site
+        if path in site.bodies:
+            return site.bodies[path]
         if path.endswith(".xml"):
             gene = site.genes.get(path.strip("/")[:-4])
             return (site.gene_xml(gene).encode(), "application/xml") if gene else (None, None)
