@@ -154,7 +154,8 @@ def _parser():
                     "per stain (DIR/images/<gene>/<image>_<stain>.png), and write DIR/manifest.parquet with "
                     "antibody, cell line, plate/well/field, files, checksums and the HPA's localization "
                     "annotations. Resumable: rerun the same command after a failure or Ctrl-C; finished files "
-                    "are skipped and failed ones retried. Exits with 1 when some downloads failed.",
+                    "are skipped and failed ones retried. Exits with 1 when some downloads failed that a rerun may "
+                    "fetch (genes the HPA does not know are listed but do not count).",
         epilog="examples:\n  skpci download-hpa proteinlist.txt -o hpa\n"
                "  skpci download-hpa genes.txt -o hpa --cell-lines 'U-2 OS' --channels blue,red,green,yellow\n"
                "  skpci segment hpa/images -o hpa_store --channels blue,red,green --nuclear blue --recursive "
@@ -181,6 +182,8 @@ def _parser():
     download.add_argument("--base-url", default="https://www.proteinatlas.org",
                           help="the HPA site; an archived release such as https://v18.proteinatlas.org reproduces "
                                "the paper's images (default: https://www.proteinatlas.org)")
+    download.add_argument("--verify", action="store_true",
+                          help="check finished files by checksum (reads them all) instead of by size")
     download.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -241,7 +244,8 @@ def main(argv=None):
                 args.genes, args.output, channels=_names(args.channels), composite=args.composite,
                 cell_lines=[name.strip() for name in args.cell_lines.split(",")] if args.cell_lines else None,
                 max_connections=args.connections, requests_per_second=args.rate, timeout=args.timeout,
-                deadline=args.deadline, retries=args.retries, base_url=args.base_url, progress=not args.quiet)
+                deadline=args.deadline, retries=args.retries, base_url=args.base_url, verify=args.verify,
+                progress=not args.quiet)
         _import_backend()
         if args.command == "demo":
             from ._demo import run_demo

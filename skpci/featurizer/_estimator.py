@@ -36,6 +36,8 @@ from .._validation import (
 )
 from .._versions import RecordsVersions
 from ..channels import check_channel_names, check_channel_roles, match_channels
+from ..formats import to_anndata
+from ..formats._anndata import require
 from ..network import (
     FEATURE_LAYERS,
     SOURCE_INPUT,
@@ -49,7 +51,9 @@ from ..network import (
 from ..preprocessing import prepare_crop_stacks
 from ._features import (
     AGGREGATES,
+    FEATURE_FILE_SUFFIXES,
     POOLINGS,
+    TABLE_STYLES,
     aggregate,
     cell_features,
     feature_layers,
@@ -610,8 +614,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                              self.architecture_.input_size, batch_size=self.batch_size, n_jobs=self.n_jobs,
                              verbose=self.verbose)
 
-    def write_features(self, X, path=None, *, groups=None, per="cell", overwrite=False):
-        """Write the features of every cell (or image) with their records, as a table or HDF5 file.
+    def write_features(self, X, path=None, *, groups=None, per="cell", style="skpci", overwrite=False):
+        """Write the features of every cell (or image) with their records: a table, AnnData or HDF5.
 
         Parameters
         ----------
@@ -619,41 +623,96 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             A store is read block by block; bags and cells come from memory.
         path : str or path-like, optional
             ``.parquet`` or ``.csv``: a table with the cell (or image) records
-            (for a store: image, source, group, centroid, label) and one
-            column per feature. ``.h5``: an HDF5 file of the features alone.
-            ``None`` (a store only): ``features-<layers>.h5`` inside the store
-            folder, aligned with its cells. Written atomically.
+            (for a store: image, source, group, centroid, name, label and the
+            images' scalar metadata) and one column per feature. ``.h5ad``:
+            an AnnData file (see :meth:`to_anndata`). ``.h5``: an HDF5 file of
+            the features alone. ``None`` (a store only):
+            ``features-<layers>.h5`` inside the store folder, aligned with its
+            cells. Written atomically.
         groups : array-like of shape (n_cells,), optional
             With a stack of cells, the image of each cell (recorded, and used
             for ``per="image"``).
         per : {"cell", "image"}, default="cell"
             One row per cell, or per image (bag, group or stored image),
             aggregated with ``aggregate``.
+        style : {"skpci", "pycytominer"}, default="skpci"
+            For tables: records and ``conv4_1_17`` features as they are, or
+            ``Metadata_*`` records and ``Cells_skpci_conv4_1_17`` features,
+            which pycytominer's ``aggregate``, ``normalize`` and
+            ``feature_select`` read unchanged.
         overwrite : bool, default=False
 
         Returns
         -------
         path : pathlib.Path
+
+        Examples
+        --------
+        >>> featurizer.write_features(store, "cells.h5ad")  # doctest: +SKIP
+        >>> featurizer.write_features(store, "cells.parquet", style="pycytominer")  # doctest: +SKIP
         """
         check_is_fitted(self, "model_")
         validate_params(self, self._transform_params)
-        if per not in ("cell", "image"):
-            raise ValueError(f"per must be 'cell' or 'image', got {per!r}.")
+        if style not in TABLE_STYLES:
+            raise ValueError(f"style must be one of {TABLE_STYLES}, got {style!r}.")
         data = as_crop_input(X, groups, channel_names=self.channel_names)
-        self._data_channels(data)  # a mismatch fails before anything is computed
         layers = feature_layers(self.layer)
         path = Path(data.feature_path(layers) if path is None else path)
-        suffix = path.suffix.lower()
-        if suffix not in (".parquet", ".csv", ".h5", ".hdf5"):
-            raise ValueError(f"Features are written as .parquet, .csv or .h5; got {path.name!r}.")
+        if path.suffix.lower() not in FEATURE_FILE_SUFFIXES:
+            raise ValueError(f"Features are written as {', '.join(FEATURE_FILE_SUFFIXES)}; got {path.name!r}.")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
+        if path.suffix.lower() == ".h5ad":
+            require("anndata", "anndata")  # before the features are computed
+        features, records = self._features_and_records(data, per)
+        return write_features(path, features, records, layers=layers, pooling=self.pooling, per=per, style=style,
+                              **data.feature_file_attributes())
+
+    def to_anndata(self, X, *, groups=None, per="cell"):
+        """The features of every cell (or image) as an :class:`anndata.AnnData`, for scanpy and scverse.
+
+        Parameters
+        ----------
+        X : CropStore, list of ndarray, or ndarray of shape (n_cells, h, w, C)
+        groups : array-like of shape (n_cells,), optional
+            With a stack of cells, the image of each cell.
+        per : {"cell", "image"}, default="cell"
+
+        Returns
+        -------
+        anndata.AnnData
+            ``X``: the features (float32). ``obs``: the records of each row
+            (image, group, label, centroid, source, name and the images'
+            scalar metadata, as :meth:`write_features` writes them).
+            ``var``: one row per feature, with its ``layer`` and ``unit``;
+            with several layers, ``adata[:, adata.var["layer"] == "conv4_1"]``
+            is one of them. ``uns["skpci"]``: layers, pooling, rows and each
+            layer's column range.
+
+        Examples
+        --------
+        >>> import scanpy as sc  # doctest: +SKIP
+        >>> adata = featurizer.to_anndata(store)  # doctest: +SKIP
+        >>> sc.pp.neighbors(adata, use_rep="X"); sc.tl.umap(adata); sc.tl.leiden(adata)  # doctest: +SKIP
+        """
+        check_is_fitted(self, "model_")
+        validate_params(self, self._transform_params)
+        require("anndata", "anndata")
+        data = as_crop_input(X, groups, channel_names=self.channel_names)
+        layers = feature_layers(self.layer)
+        features, records = self._features_and_records(data, per)
+        return to_anndata(features, records, feature_names=feature_names(layers), layers=layers,
+                          pooling=self.pooling, per=per)
+
+    def _features_and_records(self, data, per):
+        if per not in ("cell", "image"):
+            raise ValueError(f"per must be 'cell' or 'image', got {per!r}.")
+        self._data_channels(data)  # a mismatch fails before anything is computed
         features, records = self._cell_features(data), data.cell_records()
         if per == "image":
             records = data.image_records()
             features = aggregate(features, data.image_of_cell(), len(records), self.aggregate)
-        return write_features(path, features, records, layers=layers, pooling=self.pooling, per=per,
-                              **data.feature_file_attributes())
+        return features, records
 
     def input_channels(self, X):
         """Which channels of ``X`` the network reads, as matched by ``channel_map``, name or position.

@@ -108,18 +108,28 @@ def aggregate(cell_features, image_of_cell, n_images, how="mean"):
     return rows
 
 
-def write_features(path, features, records, *, layers, pooling, per, **attributes):
-    """Write features as a table with their records (``.parquet``, ``.csv``) or as HDF5 (``.h5``).
+#: Suffixes :func:`write_features` writes, and what.
+FEATURE_FILE_SUFFIXES = {".parquet": "table", ".csv": "table", ".h5ad": "AnnData", ".h5": "HDF5", ".hdf5": "HDF5"}
+#: Column layouts of feature tables: skpci's own, or pycytominer's (``Metadata_*``, ``Cells_skpci_*``).
+TABLE_STYLES = ("skpci", "pycytominer")
+
+
+def write_features(path, features, records, *, layers, pooling, per, style="skpci", **attributes):
+    """Write features with their records: a table (``.parquet``, ``.csv``), AnnData (``.h5ad``) or HDF5 (``.h5``).
 
     Parameters
     ----------
     path : pathlib.Path
     features : ndarray of shape (n_rows, n_features)
     records : pandas.DataFrame
-        One row per feature row: where it comes from (tables only).
+        One row per feature row: where it comes from (tables and AnnData).
     layers : tuple of str
     pooling : str
     per : {"cell", "image"}
+    style : {"skpci", "pycytominer"}, default="skpci"
+        Column names of a table: the records as they are and features
+        named ``conv4_1_17``; or ``Metadata_*`` records and
+        ``Cells_skpci_conv4_1_17`` features, which pycytominer reads as is.
     **attributes
         Recorded in an HDF5 file (e.g. ``store_fingerprint``).
 
@@ -127,9 +137,19 @@ def write_features(path, features, records, *, layers, pooling, per, **attribute
     -------
     path : pathlib.Path
     """
-    if Path(path).suffix.lower() in (".h5", ".hdf5"):
+    from ..formats import pycytominer_table, to_anndata, write_h5ad
+
+    suffix = Path(path).suffix.lower()
+    names = list(feature_names(layers))
+    if suffix in (".h5", ".hdf5"):
         return write_feature_file(path, features, overwrite=True, layers="+".join(layers), pooling=pooling,
                                   per=per, **attributes)
-    columns = pd.DataFrame(features, columns=list(feature_names(layers)))
-    write_table(pd.concat([records.reset_index(drop=True), columns], axis=1), path)
+    if suffix == ".h5ad":
+        return Path(write_h5ad(to_anndata(features, records, feature_names=names, layers=layers, pooling=pooling,
+                                          per=per), path))
+    if style == "pycytominer":
+        table = pycytominer_table(features, records, feature_names=names)
+    else:
+        table = pd.concat([records.reset_index(drop=True), pd.DataFrame(features, columns=names)], axis=1)
+    write_table(table, path)
     return Path(path)

@@ -198,17 +198,34 @@ class StoreInput(CropInput):
 
     def cell_records(self):
         records = self.store.cells[["image", "source", "group", "centroid_row", "centroid_col"]].copy()
-        records["label"] = self.store.images["label"].to_numpy()[records["image"].to_numpy()]
-        return records.reset_index(drop=True)
+        images = self.image_records().drop(columns=["group", "n_cells"])
+        records = records.reset_index(drop=True)
+        of_cell = records["image"].to_numpy()
+        for column in images.columns:
+            records[column] = images[column].to_numpy()[of_cell]
+        return records
 
     def image_records(self):
-        return self.store.images[["name", "group", "label", "n_cells"]].reset_index(drop=True)
+        records = self.store.images[["name", "group", "label", "n_cells"]].reset_index(drop=True)
+        return records.join(scalar_metadata(self.store.images["metadata"], taken=set(records.columns)))
 
     def feature_path(self, layers):
         return self.store.feature_path(layers)
 
     def feature_file_attributes(self):
         return {"store_fingerprint": self.store.fingerprint()}
+
+
+def scalar_metadata(metadata, taken=()):
+    """Columns for the top-level scalar entries of per-image metadata dicts (such as plate and well).
+
+    Nested entries (segmentation counts...) are left out; a key that is
+    already a column name gets a ``metadata_`` prefix.
+    """
+    rows = [{key: value for key, value in (entry or {}).items()
+             if isinstance(value, (str, int, float, bool)) or value is None} for entry in metadata]
+    table = pd.DataFrame(rows, index=range(len(rows)))
+    return table.rename(columns=lambda key: f"metadata_{key}" if key in taken else key)
 
 
 def as_crop_input(X, groups=None, *, channel_names=None, n_channels=None, name="X"):
