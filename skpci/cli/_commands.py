@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from .. import pretrained
-from .._files import check_table_suffix, write_table
 from ..evaluation import brightness_features, handcrafted_features, knn_scores, layer_benchmark
 from ..featurizer import PairedInpaintingFeaturizer
+from ..featurizer._features import write_features
 from ..io import bags_by, list_fields, read_cell_crops
 from ..segmentation import CellSegmenter
 from ..store import CropStore
@@ -149,12 +149,16 @@ def fit_command(crops, output, *, channels, protein, markers, group_by="folder",
     return path
 
 
-def features_command(crops, model, output, *, layer="conv3_1", per="cell", channels=None, n_jobs=None,
+def features_command(crops, model, output, *, layer="conv3_1", per="cell", channels=None, style="skpci", n_jobs=None,
                      verbose=1, echo=print):
-    """Features of every cell (or mean per image or folder) of a crop store or folder, as CSV or Parquet."""
+    """Features of every cell (or mean per image or folder) of a crop store or folder: a table or an AnnData file.
+
+    A crop folder's cells are labelled by their folder (``label``), as its layout implies (one protein
+    or condition per folder).
+    """
     store = _open_store(crops)
     if store is None or str(output) != "store":
-        check_table_suffix(output)
+        _check_feature_output(output)
     featurizer = PairedInpaintingFeaturizer.from_pretrained(model, layer=layer.split(","), n_jobs=n_jobs,
                                                             verbose=verbose)
     if store is not None:
@@ -162,7 +166,7 @@ def features_command(crops, model, output, *, layer="conv3_1", per="cell", chann
             raise ValueError("A store gives features per cell or per image (--per cell or --per image).")
         featurizer.set_params(**_store_channels_for_model(store, model, channels))
         featurizer.fit(store)  # epochs=0: loads the weights and matches the channels; trains nothing
-        path = featurizer.write_features(store, None if str(output) == "store" else output, per=per,
+        path = featurizer.write_features(store, None if str(output) == "store" else output, per=per, style=style,
                                          overwrite=True)
         echo(f"features of {len(store) if per == 'cell' else store.n_images} {per}s written to {path}")
         return path
@@ -179,10 +183,18 @@ def features_command(crops, model, output, *, layer="conv3_1", per="cell", chann
         records = records.drop_duplicates(keys)[keys].reset_index(drop=True)
         records["n_cells"] = [len(bag) for bag in bags]
         features = featurizer.transform(bags)
-    table = pd.concat([records, pd.DataFrame(features, columns=featurizer.get_feature_names_out())], axis=1)
-    write_table(table, output)
-    echo(f"{len(table)} rows x {table.shape[1]} columns written to {output}")
-    return table
+    records["label"] = records["folder"]
+    layers = tuple(featurizer.layer)
+    write_features(Path(output), features, records, layers=layers, pooling=featurizer.pooling,
+                   per="cell" if per == "cell" else "image", style=style)
+    echo(f"{len(records)} rows x {features.shape[1]} features written to {output}")
+    return Path(output)
+
+
+def _check_feature_output(output):
+    suffix = Path(output).suffix.lower()
+    if suffix not in (".csv", ".parquet", ".h5ad"):
+        raise ValueError(f"Output {str(output)!r} must end in .csv, .parquet (tables) or .h5ad (AnnData).")
 
 
 def benchmark_command(crops, model, *, channels=None, labels="folder", folds="image", layers=None,

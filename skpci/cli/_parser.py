@@ -124,12 +124,16 @@ def _parser():
     features.add_argument("crops", help=crops_help)
     features.add_argument("--model", required=True, help="model directory or registered name")
     features.add_argument("-o", "--output", required=True,
-                          help="table to write (.csv or .parquet); for a store also 'store' (into the store)")
+                          help="table (.csv, .parquet) or AnnData file (.h5ad) to write; for a store also "
+                               "'store' (into the store)")
     features.add_argument("--layer", default="conv3_1", help="layer(s), comma-separated (default: conv3_1)")
     features.add_argument("--per", choices=("cell", "image", "folder"), default="cell",
                           help="one row per cell, or the mean per image or folder (default: cell; "
                                "a store has cell or image)")
     features.add_argument("--channels", help=CHANNELS_HELP)
+    features.add_argument("--style", choices=("skpci", "pycytominer"), default="skpci",
+                          help="table columns: skpci's (conv4_1_17), or pycytominer's (Metadata_*, "
+                               "Cells_skpci_conv4_1_17) (default: skpci)")
     features.add_argument("--jobs", type=int, default=None)
     features.add_argument("--quiet", action="store_true")
 
@@ -276,7 +280,8 @@ def main(argv=None):
             from ._commands import features_command
 
             features_command(args.crops, args.model, args.output, layer=args.layer, per=args.per,
-                             channels=_names(args.channels), n_jobs=args.jobs, verbose=0 if args.quiet else 1)
+                             channels=_names(args.channels), style=args.style, n_jobs=args.jobs,
+                             verbose=0 if args.quiet else 1)
         elif args.command == "benchmark":
             from ._commands import benchmark_command
 

@@ -120,7 +120,7 @@ def test_fit_features_and_benchmark_commands_on_a_crop_folder(crop_folder, tmp_p
     assert cells.returncode == 0, cells.stderr
     table = pd.read_csv(tmp_path / "cells.csv")
     assert len(table) == n_cells and list(table.columns[:3]) == ["folder", "image", "cell"]
-    assert table.shape[1] == 3 + 384
+    assert table.shape[1] == 4 + 384 and (table["label"] == table["folder"]).all()  # the layout's label
 
     images = _skpci("features", str(root), "--model", str(model), "--per", "image", "--layer", "conv1_1,conv2_1",
                     "-o", str(tmp_path / "images.csv"), "--quiet")
@@ -174,7 +174,7 @@ def test_command_errors_are_clear_and_debug_shows_the_traceback(crop_folder, tmp
                      "-o", str(tmp_path / "x.csv"))
     assert missing.returncode == 1 and "Traceback" in missing.stderr and "No such folder" in missing.stderr
     bad_table = _skpci("features", str(root), "--model", "synthetic-32", "-o", str(tmp_path / "x.txt"))
-    assert bad_table.returncode == 1 and "must end in .csv or .parquet" in bad_table.stderr
+    assert bad_table.returncode == 1 and "must end in .csv, .parquet (tables) or .h5ad" in bad_table.stderr
 
 
 def test_segment_fit_and_features_on_a_crop_store(field_folder, tmp_path):
