@@ -33,7 +33,10 @@ def read_image(path):
     Parameters
     ----------
     path : str or path-like
-        TIFF (read with tifffile), PNG or JPEG (read with imageio).
+        TIFF (read with tifffile), PNG or JPEG (read with imageio). An
+        OME-TIFF, or an OME-Zarr image folder, is read by its axes as
+        ``(height, width, channels)`` (``(height, width)`` for one channel):
+        the first time point, and the maximum projection of a z-stack.
 
     Returns
     -------
@@ -44,11 +47,19 @@ def read_image(path):
     OSError
         If the file is missing or cannot be decoded; the message names it.
     """
+    from .formats import is_ome_tiff, is_ome_zarr, read_ome_tiff, read_ome_zarr
+
     path = Path(path)
+    if is_ome_zarr(path):
+        image, _ = read_ome_zarr(path)
+        return image[..., 0] if image.shape[-1] == 1 else image
     if not path.is_file():
         raise FileNotFoundError(f"No such image file: {str(path)!r}.")
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):
+        if is_ome_tiff(path):
+            image, _ = read_ome_tiff(path)  # axes from the OME metadata, as (height, width, channels)
+            image = image[..., 0] if image.shape[-1] == 1 else image
+        elif path.suffix.lower() in (".tif", ".tiff"):
             image = tifffile.imread(path)
         else:
             import imageio.v3 as iio

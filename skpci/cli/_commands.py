@@ -15,6 +15,7 @@ from .. import pretrained
 from ..evaluation import brightness_features, handcrafted_features, knn_scores, layer_benchmark
 from ..featurizer import PairedInpaintingFeaturizer
 from ..featurizer._features import write_features
+from ..formats import loaddata_fields
 from ..io import bags_by, list_fields, read_cell_crops
 from ..segmentation import CellSegmenter
 from ..store import CropStore
@@ -31,11 +32,20 @@ def _open_store(path):
 def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel>[^_]+)$", recursive=False,
                     label_from="none", group_by="field", scale="auto", crop_size="auto", min_nucleus_area=None,
                     nucleus_diameter=None, method="watershed", n_jobs=None, verbose=1, on_error="raise", echo=print):
-    """Segment a folder of fields into a crop store (resuming one that exists); returns the store."""
+    """Segment a folder of fields, or a CellProfiler LoadData CSV, into a crop store (resuming one); returns it."""
+    metadata = None
+    if Path(fields).is_file() and Path(fields).suffix.lower() == ".csv":
+        table = loaddata_fields(fields, channels)
+        channels = list(table.channel_names)
+        paths, field_ids, metadata = table.fields, table.names, table.metadata
+        folders = [str(Path(paths[i][0]).parent.name) for i in range(len(paths))]
+    else:
+        if not channels:
+            raise ValueError("A folder of fields needs --channels (the channel names in the file names).")
+        paths, field_ids = list_fields(fields, channels, channel_pattern=pattern, recursive=recursive)
+        folders = [str(Path(fid).parent) for fid in field_ids]
     if nuclear not in channels:
-        raise ValueError(f"--nuclear {nuclear!r} is not among --channels {list(channels)}.")
-    paths, field_ids = list_fields(fields, channels, channel_pattern=pattern, recursive=recursive)
-    folders = [str(Path(fid).parent) for fid in field_ids]
+        raise ValueError(f"--nuclear {nuclear!r} is not among the channels {list(channels)}.")
     order = sorted(range(len(paths)), key=lambda i: (folders[i], field_ids[i]))  # groups stay contiguous
     segmenter = CellSegmenter(nuclear_channel=list(channels).index(nuclear), scale=scale, crop_size=crop_size,
                               min_nucleus_area=min_nucleus_area, nucleus_diameter=nucleus_diameter, method=method,
@@ -48,6 +58,7 @@ def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel
             [paths[i] for i in order], output, names=[field_ids[i] for i in order], channel_names=list(channels),
             labels=[folders[i] for i in order] if label_from == "folder" else None,
             groups=[folders[i] for i in order] if group_by == "folder" else None, on_error=on_error,
+            metadata=[metadata[i] for i in order] if metadata is not None else None,
         )
     settings = store.settings or {}
     diameter = settings.get("nucleus_diameter")

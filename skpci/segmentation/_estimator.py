@@ -5,6 +5,7 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from joblib import delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
@@ -12,6 +13,7 @@ from tqdm.auto import tqdm
 from .._parallel import workers
 from .._validation import N_JOBS, NONE, VERBOSE, Interval, Options, Predicate, validate_params
 from .._versions import RecordsVersions
+from ..formats import is_loaddata, loaddata_fields, ome_channel_names
 from ..store import CropStore, check_image_records, discard_if_empty
 from ._fields import BORDERS, METHODS, crop_field, resolve_sizes, segment_field, try_crop_field_for_store
 from ._nuclei import THRESHOLDS
@@ -217,9 +219,13 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : sequence of fields
-            Paths to multi-channel files or tuples of per-channel paths (the
-            workers read them), or arrays (then ``names`` is required).
+        X : sequence of fields, or a CellProfiler LoadData DataFrame
+            Paths to multi-channel files (TIFF, OME-TIFF, OME-Zarr, PNG,
+            JPEG) or tuples of per-channel paths (the workers read them), or
+            arrays (then ``names`` is required). A LoadData table
+            (``FileName_<channel>`` / ``PathName_<channel>`` columns) gives
+            the fields, their names (plate/well/site), their metadata (its
+            ``Metadata_*`` columns) and the channel names.
         path : str or path-like
             The store folder; created if needed.
         names : sequence of str, optional
@@ -251,7 +257,15 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
             found under ``"segmentation"``: nuclei ``found``, ``kept``,
             ``dropped_border`` and ``dropped_small``.
         """
+        if is_loaddata(X):
+            table = loaddata_fields(X)
+            names = table.names if names is None else names
+            metadata = table.metadata if metadata is None else metadata
+            channel_names = list(table.channel_names) if channel_names is None else channel_names
         fields = _as_field_list(X)
+        if channel_names is None and fields and isinstance(fields[0], (str, Path)):
+            channel_names = ome_channel_names(fields[0])  # an OME field names its channels
+            channel_names = list(channel_names) if channel_names else None
         masks = _check_masks(masks, len(fields))
         names, groups, labels, metadata = check_image_records(
             len(fields), names=_field_names(fields) if names is None else names, groups=groups, labels=labels,
@@ -416,6 +430,11 @@ def _check_masks(masks, n_fields):
 
 
 def _as_field_list(X):
+    if is_loaddata(X):
+        return loaddata_fields(X).fields
+    if isinstance(X, pd.DataFrame):
+        raise TypeError("A DataFrame of fields must be a CellProfiler LoadData table with FileName_<channel> "
+                        f"(and PathName_<channel>) columns; this one has {list(X.columns)[:6]}.")
     if isinstance(X, np.ndarray) and X.dtype != object:
         if X.ndim == 3:
             raise ValueError(
