@@ -154,6 +154,21 @@ def _parser():
                            help="cells of one image (or folder) never split across folds")
     benchmark.add_argument("--jobs", type=int, default=None)
 
+    export = commands.add_parser(
+        "export-bioimageio", help="export a model directory as a bioimage.io model package (validated)",
+        description="Write a bioimage.io model package (spec 0.5: rdf.yaml, keras_v3 weights, test tensors, "
+                    "README and cover) from a model directory, validated with bioimageio.spec before it is "
+                    "written. from_pretrained and --model read such a package back.",
+        epilog="example:\n  skpci export-bioimageio yeast-model -o yeast-model.zip --author 'Ada Lovelace'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("model", help="model directory (or registered name)")
+    export.add_argument("-o", "--output", required=True, help="package folder, or a .zip file")
+    export.add_argument("--author", action="append", required=True, help="author name (repeat for several)")
+    export.add_argument("--name", help="model name (default: from the model card)")
+    export.add_argument("--license", default="CC-BY-4.0", help="SPDX licence of the weights (default: CC-BY-4.0)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing package")
+
     download = commands.add_parser(
         "download-hpa", help="download Human Protein Atlas images of a gene list, with localization labels",
         description="Fetch each gene's HPA record and its human cell-line immunofluorescence images, one file "
@@ -284,6 +299,12 @@ def main(argv=None):
             features_command(args.crops, args.model, args.output, layer=args.layer, per=args.per,
                              channels=_names(args.channels), style=args.style, n_jobs=args.jobs,
                              verbose=0 if args.quiet else 1)
+        elif args.command == "export-bioimageio":
+            from ..formats import export_bioimageio
+
+            path = export_bioimageio(args.model, args.output, authors=args.author, name=args.name,
+                                     license=args.license, overwrite=args.overwrite)
+            print(f"bioimage.io package written to {path}")
         elif args.command == "benchmark":
             from ._commands import benchmark_command
 

@@ -1,4 +1,4 @@
-"""The field's formats: AnnData and pycytominer profiles out; OME-TIFF, OME-Zarr and CellProfiler LoadData in.
+"""The field's formats: AnnData, pycytominer profiles and bioimage.io packages out; OME and LoadData in.
 
 Outputs are written through :meth:`skpci.PairedInpaintingFeaturizer.write_features`
 (``.h5ad``, or ``style="pycytominer"``) and ``skpci features``, or built in
@@ -9,6 +9,7 @@ OME-Zarr by their axes, and :class:`skpci.CellSegmenter`, ``to_store`` and
 """
 
 from ._anndata import to_anndata, write_h5ad
+from ._bioimageio import export_bioimageio
 from ._loaddata import LoadDataFields, is_loaddata, loaddata_fields
 from ._ome import is_ome_tiff, is_ome_zarr, ome_channel_names, read_ome_tiff, read_ome_zarr, to_yxc
 from ._profiles import COMPARTMENT, FEATURE_PREFIX, profile_feature_columns, pycytominer_table
@@ -17,6 +18,7 @@ __all__ = [
     "COMPARTMENT",
     "FEATURE_PREFIX",
     "LoadDataFields",
+    "export_bioimageio",
     "is_loaddata",
     "is_ome_tiff",
     "is_ome_zarr",

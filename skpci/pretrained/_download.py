@@ -53,4 +53,6 @@ def fetch(url, destination, *, sha256=None, git_blob=None, progress=True, timeou
     except VerificationError as error:
         raise PretrainedModelError(str(error)) from error
     except DownloadError as error:
-        raise DownloadError(f"{error} Or download the file yourself and give its path instead of the name.") from error
+        raise DownloadError(f"{error} Or download the file yourself and give its path instead of the name "
+                            "(weights= or from_pretrained in Python; --model or --from-pretrained on the command "
+                            "line).") from error

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .._files import remove_stale_temporaries
 from ..network import Architecture
-from ._directory import WEIGHTS_FILE, read_card, sha256_of
+from ._directory import CARD_FILE, WEIGHTS_FILE, read_card, sha256_of
 from ._download import cache_dir, fetch
 from ._errors import PretrainedModelError
 from ._keras2 import legacy_architecture, load_legacy_h5
@@ -19,7 +19,7 @@ class ResolvedWeights:
 
     Attributes
     ----------
-    kind : {"directory", "keras", "legacy"}
+    kind : {"directory", "bioimageio", "keras", "legacy"}
     path : pathlib.Path
         The weights file.
     architecture : Architecture or None
@@ -58,6 +58,10 @@ def resolve(name_or_path, *, progress=True):
     path = Path(name_or_path).expanduser()
     if not path.exists() and path.parent.is_dir():
         remove_stale_temporaries(path)  # puts back a model directory a killed overwrite had moved aside
+    package = _bioimageio_package(path)
+    if package is not None:
+        card, weights = package
+        return ResolvedWeights("bioimageio", weights, Architecture.from_dict(card["architecture"]), card)
     if path.is_dir():
         card = read_card(path)
         entry = card.get("weights", {})
@@ -81,6 +85,24 @@ def resolve(name_or_path, *, progress=True):
         f"Unknown pretrained model {key!r}: not a registered name ({', '.join(REGISTRY)}) "
         "and no such file or directory."
     )
+
+
+def _bioimageio_package(path):
+    """(card, weights) of a bioimage.io package exported by skpci (folder, zip or rdf file); None otherwise."""
+    is_package = ((path.is_dir() and (path / "rdf.yaml").is_file() and not (path / CARD_FILE).is_file())
+                  or (path.is_file() and path.suffix.lower() in (".zip", ".yaml", ".yml")))
+    if not is_package:
+        return None
+    from ..formats._bioimageio import read_package_card
+
+    try:
+        package = read_package_card(path)
+    except (ValueError, OSError, ImportError) as error:
+        raise PretrainedModelError(f"Could not read the bioimage.io package {str(path)!r}: {error}") from error
+    if package is None:
+        raise PretrainedModelError(f"{str(path)!r} is not a bioimage.io model package exported by skpci (its "
+                                   "rdf.yaml has no config.skpci card or keras_v3 weights).")
+    return package
 
 
 def describe(name_or_path):
@@ -142,7 +164,8 @@ def load_weights_into(model, resolved):
     if resolved.kind == "legacy":
         load_legacy_h5(model, resolved.path)
         return model
-    expected = (resolved.card or {}).get("weights", {}).get("sha256")
+    # A package's own checksum was checked when it was read; its card's names the original weights file.
+    expected = None if resolved.kind == "bioimageio" else (resolved.card or {}).get("weights", {}).get("sha256")
     if expected and sha256_of(resolved.path) != expected:
         raise PretrainedModelError(
             f"Weights file {str(resolved.path)!r} does not match the checksum in its model card: "

@@ -23,7 +23,8 @@ def fields():
 
 def test_ome_tiff_fields_are_read_by_their_axes_with_their_channel_names(fields, tmp_path):
     path = tmp_path / "field.ome.tif"
-    tifffile.imwrite(path, np.moveaxis(fields[0], -1, 0), ome=True, metadata={"axes": "CYX", "Channel": {"Name": NAMES}})
+    tifffile.imwrite(path, np.moveaxis(fields[0], -1, 0), ome=True,
+                     metadata={"axes": "CYX", "Channel": {"Name": NAMES}})
     np.testing.assert_array_equal(read_image(path), fields[0])
     assert ome_channel_names(path) == tuple(NAMES)
     stack = np.stack([np.moveaxis(fields[0], -1, 0) // 2, np.moveaxis(fields[0], -1, 0)], axis=1)  # C, Z, Y, X
