@@ -49,7 +49,7 @@ html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
 sphinx_gallery_conf = {
     "examples_dirs": str(Path(__file__).parent.parent / "examples"),
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/(quickstart|grid_search_layers|hpa_pipeline|plot_network)\.py",
+    "filename_pattern": r"/(quickstart|grid_search_layers|hpa_pipeline|plot_network|anndata_umap|loaddata_profiles)\.py",
     "ignore_pattern": r"__init__\.py",
     "download_all_examples": False,
     "plot_gallery": "True",

@@ -64,3 +64,20 @@ def test_yeast_benchmark_fast_mode_is_well_above_chance(data_dir, tmp_path):
     assert identity > 0.3  # chance 0.2; one epoch on a third of the cells
     assert mito > 0.7  # chance 0.5
     assert set(table["features"]) >= {"untrained network", "brightness (mean, max of raw GFP)"}
+
+
+def test_anndata_example_clusters_cells_by_localization():
+    pytest.importorskip("scanpy")
+    pytest.importorskip("igraph")
+    cells = load("anndata_umap").main(n_images=14)
+    assert cells.obsm["X_umap"].shape == (cells.n_obs, 2) and cells.obs["leiden"].nunique() >= 2
+    assert set(cells.var["layer"]) == {"conv4_1"}
+
+
+def test_loaddata_example_profiles_sites_of_one_well_alike():
+    pytest.importorskip("pycytominer")
+    selected, similarity = load("loaddata_profiles").main()
+    wells = selected["Metadata_Well"].to_numpy()
+    same = wells[:, None] == wells[None, :]
+    off_diagonal = ~np.eye(len(wells), dtype=bool)
+    assert similarity[same & off_diagonal].mean() > similarity[~same].mean()
