@@ -1,18 +1,26 @@
 """Evaluation: how well features separate known localizations, next to reference features.
 
 * :mod:`._knn`: kNN accuracy with folds by image or field (never by cell), per layer;
+* :mod:`._retrieval`: mean average precision of same-label retrieval across fields (copairs);
+* :mod:`._probes`: how much features lean on the neighbouring cells in a crop;
 * :mod:`._baselines`: reference features (brightness, raw pixels, hand-crafted).
 """
 
 from ._baselines import HANDCRAFTED_NAMES, brightness_features, handcrafted_features, pixel_features
 from ._knn import knn_scores, layer_benchmark, layer_features
+from ._probes import background_probe, central_cell_mask, mask_background
+from ._retrieval import map_scores
 
 __all__ = [
     "HANDCRAFTED_NAMES",
+    "background_probe",
     "brightness_features",
+    "central_cell_mask",
     "handcrafted_features",
     "knn_scores",
     "layer_benchmark",
     "layer_features",
+    "map_scores",
+    "mask_background",
     "pixel_features",
 ]
