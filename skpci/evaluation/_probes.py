@@ -19,27 +19,39 @@ from ._knn import knn_scores, layer_features
 def central_cell_mask(plane, *, sigma=1.0, dilate=1):
     """The central cell of one crop, from a marker plane that shows whole cells (cytosol, membrane).
 
-    The plane is smoothed, thresholded (Otsu) and labelled; the component
-    under the centre (or nearest to it) is the cell, grown by ``dilate``
-    pixels. A plane without contrast gives an all-true mask.
+    The plane is smoothed and thresholded (Otsu), holes are filled, and
+    touching cells are split by a watershed of the distance to the
+    background; the region under the centre (or nearest to it) is the cell,
+    grown by ``dilate`` pixels. A plane without contrast gives an all-true
+    mask.
 
     Returns
     -------
     mask : ndarray of bool, shape plane.shape
     """
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
     smooth = ndi.gaussian_filter(np.asarray(plane, dtype=np.float32), sigma) if sigma else np.asarray(plane)
     if float(smooth.max()) <= float(smooth.min()):
         return np.ones(plane.shape, dtype=bool)
-    components, count = ndi.label(smooth > threshold_otsu(smooth))
-    if count == 0:
+    foreground = ndi.binary_fill_holes(smooth > threshold_otsu(smooth))
+    if not foreground.any():
         return np.ones(plane.shape, dtype=bool)
+    distance = ndi.distance_transform_edt(foreground)
+    components, _ = ndi.label(foreground)
+    peaks = peak_local_max(distance, min_distance=max(2, min(plane.shape) // 8), labels=components,
+                           exclude_border=False)
+    markers = np.zeros(plane.shape, dtype=np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    regions = watershed(-distance, markers, mask=foreground) if len(peaks) else components
     center = tuple(size // 2 for size in plane.shape)
-    chosen = components[center]
-    if chosen == 0:  # the centre fell in a gap: take the component nearest to it
-        rows, cols = np.nonzero(components)
+    chosen = regions[center]
+    if chosen == 0:  # the centre fell in a gap: take the region nearest to it
+        rows, cols = np.nonzero(regions)
         nearest = np.argmin((rows - center[0]) ** 2 + (cols - center[1]) ** 2)
-        chosen = components[rows[nearest], cols[nearest]]
-    mask = components == chosen
+        chosen = regions[rows[nearest], cols[nearest]]
+    mask = regions == chosen
     return ndi.binary_dilation(mask, iterations=dilate) if dilate else mask
 
 
