@@ -1,4 +1,4 @@
-"""joblib workers that do not outlive the process that started them.
+"""joblib workers that do not outlive the process that started them, and whose warnings reach the user.
 
 joblib's default backend, loky, keeps its worker processes for reuse. When
 the parent is killed (Ctrl-\\, ``kill -9``, a batch scheduler's time limit),
@@ -11,8 +11,12 @@ process is gone. Any other backend the user chose with
 """
 
 import os
+import pickle
+import sys
 import threading
 import time
+import warnings
+from pathlib import Path
 
 from joblib import Parallel
 from joblib.parallel import LokyBackend, get_active_backend
@@ -60,3 +64,58 @@ def _exit_when_orphaned(parent_pid):
     while os.getppid() == parent_pid:
         time.sleep(PARENT_POLL_SECONDS)
     os._exit(1)
+
+
+def call_keeping_warnings(function, *args, **kwargs):
+    """Call ``function`` (in a joblib worker) and return its result with the warnings it raised.
+
+    A warning raised in a worker points at joblib's code, or, in a worker
+    process, is printed there, out of reach of the user's filters. Returned
+    to the parent, :func:`rewarn` raises it again at the user's call.
+    Warnings are caught only in a process's main thread (loky workers, or
+    joblib running the tasks in the caller): ``warnings.catch_warnings`` is
+    not thread-safe, so warnings of thread workers stay as they are.
+
+    Returns
+    -------
+    result : object
+    caught : list of Warning
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return function(*args, **kwargs), []
+    # The worker's filters still apply (library deprecations stay hidden); the parent's decide again.
+    with warnings.catch_warnings(record=True) as caught:
+        result = function(*args, **kwargs)
+    return result, [_portable(record.message) for record in caught]
+
+
+def rewarn(caught):
+    """Raise warnings caught by :func:`call_keeping_warnings` again, at the user's line (:func:`user_stacklevel`)."""
+    if caught:
+        level = user_stacklevel()
+        for message in caught:
+            warnings.warn(message, stacklevel=level)
+
+
+def user_stacklevel():
+    """The ``stacklevel`` that makes a warning raised by the caller point at the first line outside skpci.
+
+    joblib's and scikit-learn's frames are skipped too, so a warning inside
+    ``cross_val_score(pipeline, ...)`` or behind scikit-learn's ``set_output``
+    wrapper of ``transform`` points at the user's call.
+    """
+    libraries = [sys.modules.get(name) for name in (__package__, "joblib", "sklearn")]
+    folders = tuple(str(Path(module.__file__).resolve().parent) + os.sep for module in libraries if module)
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(folders):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _portable(message):
+    """A caught warning that survives the trip from a worker process (pickling), or its text as a UserWarning."""
+    try:
+        pickle.loads(pickle.dumps(message))
+    except Exception:
+        return UserWarning(f"{type(message).__name__}: {message}")
+    return message

@@ -265,20 +265,36 @@ def build_feature_extractor(model, layers, pooling="max"):
     return keras.Model(inputs=source, outputs=output, name="source_encoder_features")
 
 
+#: Inputs of up to this many batches are run by direct calls, larger ones by Keras's compiled ``predict``.
+DIRECT_BATCHES = 4
+
+
 def predict(model, inputs, batch_size):
     """Run ``model`` in inference mode and return NumPy float32.
 
-    One small batch is a direct call, which avoids ``predict``'s per-call
-    overhead; larger inputs go through the compiled ``predict`` loop.
+    A few batches are direct calls, which avoid ``predict``'s per-call
+    overhead. Larger inputs go through the compiled ``predict`` loop in
+    whole batches only, and their remainder through a direct call: every
+    compiled step then sees one batch shape, so a model traces its predict
+    function once. (A smaller last batch made TensorFlow trace it again, and
+    across the new models of a cross-validation those retraces added up to
+    TensorFlow's "triggered tf.function retracing" warning.)
     """
     n = len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
     if n == 0:
         return np.zeros((0, *model.output.shape[1:]), dtype=np.float32)
-    if n <= batch_size:
-        output = keras.ops.convert_to_numpy(model(inputs, training=False))
-    else:
-        output = model.predict(inputs, batch_size=batch_size, verbose=0)
-    return np.asarray(output, dtype=np.float32)
+    compiled = 0 if n <= DIRECT_BATCHES * batch_size else n - n % batch_size
+    outputs = [model.predict(_rows(inputs, 0, compiled), batch_size=batch_size, verbose=0)] if compiled else []
+    outputs += [keras.ops.convert_to_numpy(model(_rows(inputs, start, start + batch_size), training=False))
+                for start in range(compiled, n, batch_size)]
+    return np.asarray(np.concatenate(outputs) if len(outputs) > 1 else outputs[0], dtype=np.float32)
+
+
+def _rows(inputs, start, stop):
+    """Rows ``start:stop`` of an input array, or of each array of a dict of inputs."""
+    if isinstance(inputs, dict):
+        return {name: values[start:stop] for name, values in inputs.items()}
+    return inputs[start:stop]
 
 
 def batch_norm_name(conv_name):

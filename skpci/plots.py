@@ -77,8 +77,23 @@ def plot_inpainting(featurizer, source_cells, target_cells, *, n_pairs=6):
             if row == 0:
                 axis.set_title(titles[column], fontsize=9)
     figure.suptitle("Paired cell inpainting: predicting a cell's protein from another cell", fontsize=10)
-    figure.tight_layout()
+    key_height = 0.3 / figure.get_figheight()  # a line of text under the grid: which colour is which channel
+    figure.tight_layout(rect=(0, key_height, 1, 1))
+    figure.text(0.5, key_height / 4, _colour_key(featurizer, protein, markers), ha="center", va="bottom",
+                fontsize=8)
     return figure
+
+
+def _colour_key(featurizer, protein_channels, marker_channels):
+    """What each colour of :func:`_composite` shows, e.g. ``"colours: green = protein, blue = nucleus"``."""
+    names = getattr(featurizer, "channel_names_", None)
+
+    def name(channel):
+        return str(names[channel]) if names is not None else f"channel {channel}"
+
+    shown = [("green", protein_channels[0]), ("blue", (marker_channels[:1] or [None])[0]),
+             ("red", (marker_channels[1:2] or [None])[0])]
+    return "colours: " + ", ".join(f"{colour} = {name(channel)}" for colour, channel in shown if channel is not None)
 
 
 def plot_embedding(features, labels, *, method="pca", random_state=0, title=None):
@@ -112,14 +127,16 @@ def plot_embedding(features, labels, *, method="pca", random_state=0, title=None
     else:
         raise ValueError(f"method must be 'pca' or 'umap', got {method!r}.")
     labels = np.asarray(labels)
-    figure = _figure(figsize=(6, 5))
+    figure = _figure(figsize=(7, 5))
     axis = figure.subplots()
     for label in np.unique(labels):
         chosen = labels == label
         axis.scatter(embedded[chosen, 0], embedded[chosen, 1], s=8, alpha=0.7, label=str(label))
     axis.set_xlabel(f"{method.upper()} 1")
     axis.set_ylabel(f"{method.upper()} 2")
-    axis.legend(fontsize=8, markerscale=2, frameon=False, loc="best")
+    # Outside the axes, on the right, so that it never hides points.
+    axis.legend(fontsize=8, markerscale=2, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1),
+                borderaxespad=0)
     axis.set_title(title or f"Features ({method.upper()}), coloured by label", fontsize=10)
     figure.tight_layout()
     return figure
@@ -141,27 +158,39 @@ def plot_layer_accuracy(table, *, score="accuracy", chance=None):
     -------
     figure : matplotlib.figure.Figure
     """
+    from matplotlib.lines import Line2D
+
     per_layer = table[table["layer"] != "-"]
     flat = table[table["layer"] == "-"]
     layers = list(dict.fromkeys(per_layer["layer"]))
     sets = list(dict.fromkeys(per_layer["features"]))
     width = 0.8 / max(len(sets), 1)
-    figure = _figure(figsize=(7, 4))
+    figure = _figure(figsize=(7, 4.5))
     axis = figure.subplots()
     for k, name in enumerate(sets):
         rows = per_layer[per_layer["features"] == name].set_index("layer").reindex(layers)
         axis.bar(np.arange(len(layers)) + (k - (len(sets) - 1) / 2) * width, rows[score], width,
                  yerr=rows[f"{score}_std"], capsize=2, label=name)
-    for _, row in flat.iterrows():
-        axis.axhline(row[score], linestyle="--", color="gray", linewidth=1)
-        axis.text(len(layers) - 0.5, row[score], f" {row['features']}", va="bottom", ha="right", fontsize=8)
+    lines = [(row[score], str(row["features"]), dict(linestyle="--", color="gray")) for _, row in flat.iterrows()]
     if chance is not None:
-        axis.axhline(chance, linestyle=":", color="black", linewidth=1)
-        axis.text(-0.5, chance, " chance", va="bottom", fontsize=8)
+        lines.append((chance, "chance", dict(linestyle=":", color="black")))
+    for value, _, style in lines:
+        axis.axhline(value, linewidth=1, **style)
+    # Lines are named right of the axes, where no bar can be; names too close to each other are spread.
+    placed = []
+    for value, name, _ in sorted(lines, key=lambda line: line[0]):
+        placed.append(max(value, placed[-1] + 0.05) if placed else value)
+        axis.text(1.01, placed[-1], name, transform=axis.get_yaxis_transform(), ha="left", va="center",
+                  fontsize=8, clip_on=False)
     axis.set_xticks(np.arange(len(layers)), layers)
     axis.set_ylabel(score.replace("_", " "))
     axis.set_ylim(0, 1)
-    axis.legend(fontsize=8, frameon=False, loc="upper right")
+    handles, _ = axis.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="black", marker="|", markersize=10, linestyle="",
+                          label="error bars: std over folds"))
+    # Below the axes, so that it covers neither bars nor lines.
+    axis.legend(handles=handles, fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+                ncol=min(len(handles), 3))
     axis.set_title("kNN localization accuracy per layer (folds by field)", fontsize=10)
     figure.tight_layout()
     return figure

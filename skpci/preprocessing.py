@@ -4,12 +4,11 @@ Every function here is pure NumPy and module-level, so joblib can run it in
 worker processes (or on a dask/ray cluster) without shipping any Keras state.
 """
 
-
 import numpy as np
 from joblib import delayed
 from skimage.transform import resize
 
-from ._parallel import workers
+from ._parallel import call_keeping_warnings, rewarn, workers
 
 #: Crops smaller than this (in either spatial dimension) are rejected.
 MIN_CROP_SIZE = 8
@@ -195,12 +194,14 @@ def prepare_crop_stacks(stacks, size, channel_order, *, n_jobs=None, chunk_size=
         for start in range(0, len(stack), chunk_size)
     ]
     if len(chunks) <= 1:
-        prepared = [prepare_crops(chunk, size, channel_order) for chunk in chunks]
+        results = [call_keeping_warnings(prepare_crops, chunk, size, channel_order) for chunk in chunks]
     else:
         # Only loky gets a parent watchdog; the user's joblib.parallel_config (dask, ray...) applies.
-        prepared = workers(n_jobs=n_jobs)(
-            delayed(prepare_crops)(chunk, size, channel_order) for chunk in chunks
+        results = workers(n_jobs=n_jobs)(
+            delayed(call_keeping_warnings)(prepare_crops, chunk, size, channel_order) for chunk in chunks
         )
+    prepared = [crops for crops, _ in results]
+    rewarn([message for _, caught in results for message in caught])
     if not prepared:
         return np.zeros((0, size, size, len(channel_order)), dtype=np.float32)
     return np.concatenate(prepared)

@@ -149,15 +149,20 @@ def fit_command(crops, output, *, channels, protein, markers, group_by="folder",
     path = featurizer.save_pretrained(output, overwrite=overwrite, training_data=described)
     losses = featurizer.history_["loss"]
     if losses:
-        echo(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs")
+        echo(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} over {_epochs(len(losses))}")
     echo(f"model written to {path}")
     if len(losses) < epochs:
         resume = " with --overwrite" if checkpoint_dir is None else " with the same --checkpoint-dir and --overwrite"
-        echo(f"Training was interrupted after {len(losses)} of {epochs} epochs; the model holds the last "
+        echo(f"Training was interrupted after {len(losses)} of {_epochs(epochs)}; the model holds the last "
              f"completed epoch. Run the same command{resume} to "
              f"{'resume' if checkpoint_dir is not None else 'start over'}.")
         raise KeyboardInterrupt
     return path
+
+
+def _epochs(n):
+    """``"1 epoch"``, ``"2 epochs"``."""
+    return f"{n} epoch{'' if n == 1 else 's'}"
 
 
 def features_command(crops, model, output, *, layer="conv3_1", per="cell", channels=None, style="skpci", n_jobs=None,
@@ -235,11 +240,13 @@ def benchmark_command(crops, model, *, channels=None, labels="folder", folds="im
         y = table[labels].to_numpy()
         groups = (table["folder"] + "/" + table["image"]).to_numpy() if folds == "image" else table[folds].to_numpy()
     featurizer.fit(X)  # epochs=0: loads the weights and matches the channels; trains nothing
-    features = layer_benchmark(featurizer, X, y, groups, name=Path(str(model)).name,
-                               **({"layers": layers} if layers else {}))
+    chosen = {"layers": layers} if layers else {}
+    features = layer_benchmark(featurizer, X, y, groups, name=Path(str(model)).name, **chosen)
+    # The same network untrained: what training added over random convolutional features.
+    untrained = layer_benchmark(_untrained(featurizer, X), X, y, groups, name=UNTRAINED, **chosen)
     cells = store.read() if store is not None else X  # the baselines work in memory
     protein, _ = featurizer.input_channels(X)
-    result = pd.concat([features, pd.DataFrame([
+    result = pd.concat([features, untrained, pd.DataFrame([
         {"features": "hand-crafted", "layer": "-",
          **knn_scores(handcrafted_features(cells, protein, n_jobs=n_jobs), y, groups)},
         {"features": "brightness", "layer": "-", **knn_scores(brightness_features(cells, protein), y, groups)},
@@ -247,7 +254,23 @@ def benchmark_command(crops, model, *, channels=None, labels="folder", folds="im
     echo(f"{len(y)} cells, {len(np.unique(y))} classes ({labels}), folds by {folds}; "
          f"chance {1 / len(np.unique(y)):.3f}")
     echo(result.drop(columns="n_folds").round(3).to_string(index=False))
+    echo(f"{UNTRAINED}: the model's architecture with random weights (seed {UNTRAINED_SEED}), not trained")
     return result
+
+
+#: The benchmark's row of the untrained network, and the seed of its random weights.
+UNTRAINED, UNTRAINED_SEED = "untrained", 0
+
+
+def _untrained(featurizer, X):
+    """A twin of a fitted featurizer, with the same architecture and channels, whose network has random weights."""
+    from sklearn.base import clone
+
+    from ..network import build_inpainting_model
+
+    twin = clone(featurizer).fit(X)  # loads the weights and matches the channels as the featurizer did
+    twin.model_.set_weights(build_inpainting_model(twin.architecture_, seed=UNTRAINED_SEED).get_weights())
+    return twin
 
 
 def _read_for_model(crops, model, channels, n_jobs):

@@ -53,7 +53,7 @@ def run_demo(*, n_images=42, epochs=0, input_size=32, random_state=0, verbose=1,
             epochs=epochs, random_state=random_state, verbose=verbose,
         ).fit(data.bags)
         losses = ", ".join(f"{loss:.4f}" for loss in featurizer.history_["loss"])
-        echo(f"Trained {epochs} epochs from scratch; inpainting loss per epoch: {losses}")
+        echo(f"Trained {epochs} epoch{'' if epochs == 1 else 's'} from scratch; inpainting loss per epoch: {losses}")
     else:
         featurizer = PairedInpaintingFeaturizer.from_pretrained(DEMO_MODEL).fit(data.bags)
         training = featurizer.pretrained_card_["training"]

@@ -473,8 +473,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             weights, losses, initial_epoch, n_devices = stop.weights, stop.losses, 0, 1
             resume = "" if self.checkpoint_dir is None else "; fit again with the same checkpoint_dir to resume"
             warnings.warn(
-                f"Training interrupted after {len(losses)} of {self.epochs} epochs; the featurizer "
-                f"keeps the weights of the last completed epoch and is usable{resume}.",
+                f"Training interrupted after {len(losses)} of {self.epochs} epoch{'' if self.epochs == 1 else 's'}; "
+                f"the featurizer keeps the weights of the last completed epoch and is usable{resume}.",
                 UserWarning, stacklevel=4,
             )
         model.set_weights(weights)

@@ -8,6 +8,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .._files import write_table
+from .._parallel import user_stacklevel
 from ..network import FEATURE_LAYERS, layer_width, predict
 from ..preprocessing import prepare_crop_stacks
 from ..store import write_feature_file
@@ -19,6 +20,8 @@ POOLINGS = ("max", "mean")
 TRANSFORM_BLOCK = 2048
 #: Crops per joblib task when preparing a block (several tasks per block keep n_jobs workers busy).
 PREPARE_CHUNK = 512
+#: About how many cells ``cell_features`` predicts between two updates of its progress bar.
+PROGRESS_CELLS = 512
 
 
 def feature_layers(layer):
@@ -58,13 +61,17 @@ def cell_features(extractor, data, channel_order, input_size, *, batch_size, n_j
     features : ndarray of float32, shape (data.n_cells, n_features)
     """
     features = np.zeros((data.n_cells, extractor.output.shape[-1]), dtype=np.float32)
-    n_blocks = -(-data.n_cells // TRANSFORM_BLOCK)
-    blocks = tqdm(data.blocks(TRANSFORM_BLOCK), total=n_blocks, disable=not verbose or n_blocks < 2,
-                  desc="features", unit="block")
-    for index, block in enumerate(blocks):
-        crops = prepare_crop_stacks(block, input_size, channel_order, n_jobs=n_jobs, chunk_size=PREPARE_CHUNK)
-        start = index * TRANSFORM_BLOCK
-        features[start:start + len(crops)] = predict(extractor, crops, batch_size)
+    # Predicted a slice of whole batches at a time, so the bar moves every few hundred cells.
+    step = batch_size * max(1, PROGRESS_CELLS // batch_size)
+    with tqdm(total=data.n_cells, disable=not verbose, desc="features", unit="cell") as bar:
+        start = 0
+        for block in data.blocks(TRANSFORM_BLOCK):
+            crops = prepare_crop_stacks(block, input_size, channel_order, n_jobs=n_jobs, chunk_size=PREPARE_CHUNK)
+            for offset in range(0, len(crops), step):
+                part = crops[offset:offset + step]
+                features[start:start + len(part)] = predict(extractor, part, batch_size)
+                start += len(part)
+                bar.update(len(part))
     return features
 
 
@@ -103,7 +110,7 @@ def aggregate(cell_features, image_of_cell, n_images, how="mean"):
             f"{len(empty)} bag(s) hold no cells (first: bag {empty[0]}); their feature rows "
             "are NaN. Drop them, or impute, before a classifier.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return rows
 

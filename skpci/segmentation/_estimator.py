@@ -10,7 +10,7 @@ from joblib import delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
-from .._parallel import workers
+from .._parallel import call_keeping_warnings, rewarn, workers
 from .._validation import N_JOBS, NONE, VERBOSE, Interval, Options, Predicate, validate_params
 from .._versions import RecordsVersions
 from ..formats import is_loaddata, loaddata_fields, ome_channel_names
@@ -194,14 +194,16 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         fields = _as_field_list(X)
         params = self._field_params(fields)
         # Only loky gets a parent watchdog; a joblib.parallel_config(backend="dask") of the user's takes over.
+        # Workers return their warnings, raised again here at the user's call (not at joblib's code).
         results = workers(n_jobs=self.n_jobs, return_as="generator")(
-            delayed(crop_field)(field, index, mask=mask, **params)
+            delayed(call_keeping_warnings)(crop_field, field, index, mask=mask, **params)
             for index, (field, mask) in enumerate(zip(fields, _check_masks(masks, len(fields))))
         )
         bags = np.empty(len(fields), dtype=object)
         progress = tqdm(results, total=len(fields), disable=not self.verbose, desc="segmenting",
                         unit="field")
-        for index, crops in enumerate(progress):
+        for index, (crops, caught) in enumerate(progress):
+            rewarn(caught)
             bags[index] = crops
         return bags
 
@@ -284,7 +286,8 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         finished = set(store.images["name"])
         todo = [i for i, name in enumerate(names) if name not in finished]
         results = workers(n_jobs=self.n_jobs, return_as="generator")(
-            delayed(try_crop_field_for_store)(fields[i], i, mask=masks[i], **params) for i in todo
+            delayed(call_keeping_warnings)(try_crop_field_for_store, fields[i], i, mask=masks[i], **params)
+            for i in todo
         )
         pending, skipped = [], {}
 
@@ -302,7 +305,8 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         progress = tqdm(zip(todo, results), total=len(todo), disable=not self.verbose,
                         desc="segmenting to store", unit="field")
         try:
-            for index, (result, error) in progress:
+            for index, ((result, error), caught) in progress:
+                rewarn(caught)
                 if error is None and store.channel_names is not None and (
                         result[0].shape[-1] != len(store.channel_names)):
                     error = ValueError(

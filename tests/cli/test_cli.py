@@ -76,7 +76,7 @@ def test_demo_with_the_bundled_model_prints_a_table_and_saves_figures(tmp_path):
 def test_demo_can_train_from_scratch():
     result = _skpci("demo", "--images", "14", "--epochs", "1", "--input-size", "16", "--quiet", "--no-figures")
     assert result.returncode == 0, result.stderr
-    assert "Trained 1 epochs from scratch" in result.stdout
+    assert "Trained 1 epoch from scratch" in result.stdout
     assert "Figures written" not in result.stdout
     assert "untrained network conv3_1" in result.stdout
 
@@ -115,6 +115,7 @@ def test_fit_features_and_benchmark_commands_on_a_crop_folder(crop_folder, tmp_p
     card = json.loads((model / "model_card.json").read_text())
     assert card["channels"]["names"] == ["protein", "nucleus", "cytosol"]
     assert card["training"]["epochs"] == 1
+    assert "over 1 epoch\n" in fit.stdout
 
     cells = _skpci("features", str(root), "--model", str(model), "-o", str(tmp_path / "cells.csv"), "--quiet")
     assert cells.returncode == 0, cells.stderr
@@ -132,6 +133,8 @@ def test_fit_features_and_benchmark_commands_on_a_crop_folder(crop_folder, tmp_p
     bench = _skpci("benchmark", str(root), "--model", str(model))
     assert bench.returncode == 0, bench.stderr
     assert "conv3_1" in bench.stdout and "hand-crafted" in bench.stdout and "brightness" in bench.stdout
+    untrained = [line.split() for line in bench.stdout.splitlines() if line.split()[:1] == ["untrained"]]
+    assert [row[1] for row in untrained] == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
 
 
 def test_ctrl_c_during_fit_saves_the_last_completed_epoch_and_exits_130(crop_folder, tmp_path):

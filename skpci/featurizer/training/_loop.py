@@ -20,7 +20,7 @@ class TrainingInterrupted(Exception):
     """Training stopped by Ctrl-C; carries the state after the last completed epoch."""
 
     def __init__(self, weights, losses):
-        super().__init__(f"interrupted after {len(losses)} completed epoch(s)")
+        super().__init__(f"interrupted after {len(losses)} completed epoch{'' if len(losses) == 1 else 's'}")
         self.weights = weights
         self.losses = losses
 
@@ -69,16 +69,21 @@ class EpochRecord(keras.callbacks.Callback):
 
 
 class _BatchProgress(keras.callbacks.Callback):
-    """Advances a tqdm bar by one step per training batch."""
+    """Advances a tqdm bar by one step per training batch, showing the running loss of the epoch.
+
+    The loss is set before the step, whose update redraws the bar: set after
+    it, the bar would show the loss of the batch before, which at the start of
+    an epoch is the last epoch's.
+    """
 
     def __init__(self, bar):
         super().__init__()
         self.bar = bar
 
     def on_train_batch_end(self, batch, logs=None):
-        self.bar.update(1)
         if logs and "loss" in logs:
             self.bar.set_postfix(loss=f"{float(logs['loss']):.5f}", refresh=False)
+        self.bar.update(1)
 
 
 class _StopWhenRequested(keras.callbacks.Callback):
@@ -134,6 +139,7 @@ def train_epochs(model, batches, epochs, *, initial_epoch=0, verbose=0, callback
             if stop.requested:
                 raise KeyboardInterrupt
             batches.set_epoch(epoch)
+            bar.set_postfix_str("", refresh=False)  # the last epoch's loss is not this one's
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
             history = model.fit(
                 data, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,

@@ -107,7 +107,8 @@ def train_weights(crops, channel_order, initial_weights, architecture, settings,
                     initial_epoch = record.restore(model)
                     if initial_epoch > settings.epochs:
                         raise ValueError(
-                            f"{str(checkpoint_dir)!r} holds {initial_epoch} completed epochs of this run, more "
+                            f"{str(checkpoint_dir)!r} holds {initial_epoch} completed "
+                            f"epoch{'' if initial_epoch == 1 else 's'} of this run, more "
                             f"than the {settings.epochs} requested, and training cannot go back. Ask for epochs >= "
                             f"{initial_epoch} to use it, or give another checkpoint_dir (or empty this one) to "
                             f"train {settings.epochs} epochs."

@@ -1,0 +1,68 @@
+"""Rough edges of the commands (issue #19), run in this process: singular epochs, progress, untrained baseline."""
+
+import numpy as np
+import pytest
+
+from skpci import PairedInpaintingFeaturizer
+from skpci.cli._commands import UNTRAINED, _untrained, benchmark_command, features_command, fit_command
+from skpci.datasets import make_cell_crops
+
+CHANNELS = ("protein", "nucleus", "cytosol")
+
+
+@pytest.fixture(scope="module")
+def crop_folder(tmp_path_factory):
+    """Synthetic crops written like the authors' sets: <class>/<image>_<cell>_<channel>.tif."""
+    import tifffile
+
+    data = make_cell_crops(n_images=8, image_size=112, cell_radius=8, crop_size=32, random_state=0,
+                           localizations=("nucleus", "plasma_membrane"))
+    root = tmp_path_factory.mktemp("crops")
+    for index, (bag, label) in enumerate(zip(data.bags, data.labels)):
+        (root / label).mkdir(exist_ok=True)
+        for cell, crop in enumerate(bag):
+            for channel, name in enumerate(CHANNELS):
+                tifffile.imwrite(root / label / f"field{index}_{cell}_{name}.tif", crop[..., channel])
+    return root, sum(len(bag) for bag in data.bags)
+
+
+def test_fit_command_reports_one_epoch_in_the_singular(crop_folder, tmp_path):
+    root, _ = crop_folder
+    said = []
+    fit_command(root, tmp_path / "model", channels=list(CHANNELS), protein=["protein"], markers=["nucleus", "cytosol"],
+                group_by="image", input_size=16, epochs=1, batch_size=16, verbose=0, echo=said.append)
+    summary = next(line for line in said if line.startswith("loss "))
+    assert summary.endswith("over 1 epoch")
+
+
+def test_features_command_shows_progress_over_cells(crop_folder, tmp_path, capsys):
+    root, n_cells = crop_folder
+    features_command(root, "synthetic-32", tmp_path / "cells.csv", verbose=1, echo=lambda line: None)
+    progress = capsys.readouterr().err
+    assert "features" in progress and f"{n_cells}/{n_cells}" in progress and "cell/s" in progress
+    features_command(root, "synthetic-32", tmp_path / "cells.csv", verbose=0, echo=lambda line: None)
+    assert "features" not in capsys.readouterr().err
+
+
+def test_benchmark_has_a_row_of_the_untrained_network_for_every_layer(crop_folder):
+    root, _ = crop_folder
+    said = []
+    table = benchmark_command(root, "synthetic-32", layers=["conv1_1", "conv3_1"], echo=said.append)
+    assert list(table["features"]) == ["synthetic-32"] * 2 + [UNTRAINED] * 2 + ["hand-crafted", "brightness"]
+    trained, untrained = table.iloc[:2], table.iloc[2:4]
+    assert list(untrained["layer"]) == list(trained["layer"]) == ["conv1_1", "conv3_1"]
+    assert untrained["accuracy"].between(0, 1).all()
+    assert any(line.startswith(f"{UNTRAINED}: ") and "random weights" in line for line in said)
+    again = benchmark_command(root, "synthetic-32", layers=["conv1_1", "conv3_1"], echo=lambda line: None)
+    assert list(again["accuracy"]) == list(table["accuracy"])  # the random weights are seeded
+
+
+def test_untrained_twin_has_seeded_random_weights_and_leaves_the_model_alone():
+    cells = make_cell_crops(n_images=2, image_size=96, cell_radius=8, crop_size=32, random_state=0).cells
+    featurizer = PairedInpaintingFeaturizer.from_pretrained("synthetic-32").fit(cells)
+    before = featurizer.transform(cells)
+    twin, again = _untrained(featurizer, cells), _untrained(featurizer, cells)
+    assert twin.architecture_ == featurizer.architecture_ and twin.layer == featurizer.layer
+    np.testing.assert_array_equal(twin.transform(cells), again.transform(cells))
+    assert not np.allclose(twin.transform(cells), before)
+    np.testing.assert_array_equal(featurizer.transform(cells), before)
