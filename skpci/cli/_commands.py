@@ -15,7 +15,7 @@ from .. import pretrained
 from ..evaluation import brightness_features, handcrafted_features, knn_scores, layer_benchmark
 from ..featurizer import PairedInpaintingFeaturizer
 from ..featurizer._features import write_features
-from ..formats import loaddata_fields
+from ..formats import loaddata_fields, ome_channel_names
 from ..io import bags_by, list_fields, read_cell_crops
 from ..segmentation import CellSegmenter
 from ..store import CropStore
@@ -39,6 +39,9 @@ def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel
         channels = list(table.channel_names)
         paths, field_ids, metadata = table.fields, table.names, table.metadata
         folders = [str(Path(paths[i][0]).parent.name) for i in range(len(paths))]
+    elif _ome_fields(fields, recursive):
+        paths, field_ids, channels = _read_ome_folder(fields, recursive, channels)
+        folders = [str(Path(fid).parent) for fid in field_ids]
     else:
         if not channels:
             raise ValueError("A folder of fields needs --channels (the channel names in the file names).")
@@ -83,6 +86,39 @@ def segment_command(fields, output, *, channels, nuclear, pattern=r"_(?P<channel
     shape = f" of {store.crop_shape} {store.dtype}" if len(store) else ""
     echo(f"{store.n_images} fields ({store.n_images - before} new), {len(store)} cells{shape} in {store.path}")
     return store
+
+
+def _ome_fields(folder, recursive):
+    """The OME-TIFF files and OME-Zarr folders under ``folder`` (each one whole field), sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = folder.rglob("*") if recursive else folder.glob("*")
+    return sorted(path for path in found if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.zarr")))
+
+
+def _read_ome_folder(folder, recursive, channels):
+    """Fields, names and channel names of a folder of OME files; every file must name the same channels."""
+    paths = _ome_fields(folder, recursive)
+    names = {path: ome_channel_names(path) for path in paths}
+    declared = {value for value in names.values()}
+    if None in declared:
+        unnamed = next(path for path, value in names.items() if value is None)
+        raise ValueError(f"{str(unnamed)!r} names no channels in its OME metadata; name them there, or store the "
+                         "fields one file per channel and give --channels.")
+    if len(declared) > 1:
+        raise ValueError(f"The OME fields under {str(folder)!r} name different channels: {sorted(declared)}; "
+                         "segment fields with the same channels into one store.")
+    found = list(declared.pop())
+    if channels and list(channels) != found:
+        raise ValueError(f"--channels {list(channels)} differs from the channels the OME files name, {found}; "
+                         "leave --channels out to use theirs.")
+    ids = []
+    for path in paths:
+        name = str(path.relative_to(folder))
+        suffix = next(end for end in (".ome.tiff", ".ome.tif", ".ome.zarr") if name.lower().endswith(end))
+        ids.append(name[:-len(suffix)])
+    return [str(path) for path in paths], ids, found
 
 
 def _store_channel_names(store, channels):

@@ -51,11 +51,12 @@ def _parser():
                "--pattern '_(?P<channel>[DFR])$' --scale 1 --crop-size 64",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    segment.add_argument("fields", help="folder of fields, one file per channel; or a CellProfiler LoadData CSV "
+    segment.add_argument("fields", help="folder of fields, one file per channel, or of OME-TIFF / OME-Zarr fields "
+                                        "(channels named in their metadata); or a CellProfiler LoadData CSV "
                                         "(FileName_<channel>/PathName_<channel> columns)")
     segment.add_argument("-o", "--output", required=True, help="crop store folder (created or resumed)")
-    segment.add_argument("--channels", help="channel names in order, comma-separated (a LoadData CSV: default "
-                                            "all of its channels)")
+    segment.add_argument("--channels", help="channel names in order, comma-separated (a LoadData CSV or OME fields: "
+                                            "default the channels they name)")
     segment.add_argument("--nuclear", required=True, help="name of the nuclear-stain channel")
     segment.add_argument("--pattern", default=r"_(?P<channel>[^_]+)$",
                          help="regex on file stems; group 'channel' names the channel (default: <field>_<channel>)")

@@ -126,3 +126,22 @@ def test_tables_that_are_not_loaddata_are_refused_clearly(loaddata):
         loaddata_fields(table, ["DNA", "Mito"])
     with pytest.raises(ValueError, match="row 0: FileName_DNA is empty"):
         loaddata_fields(table.assign(FileName_DNA=""))
+
+
+def test_skpci_segment_reads_a_folder_of_ome_tiff_fields(fields, tmp_path, capsys):
+    folder = tmp_path / "ome"
+    (folder / "plate1").mkdir(parents=True)
+    for index, field in enumerate(fields):
+        tifffile.imwrite(folder / "plate1" / f"well{index}.ome.tif", np.moveaxis(field, -1, 0), ome=True,
+                         metadata={"axes": "CYX", "Channel": {"Name": NAMES}})
+    args = ["segment", str(folder), "-o", str(tmp_path / "store"), "--nuclear", "DNA", "--recursive",
+            "--label-from", "folder", "--scale", "1", "--crop-size", "32", "--quiet"]
+    assert main(args) == 0
+    store = CropStore(tmp_path / "store")
+    assert store.channel_names == NAMES and list(store.images["name"]) == [f"plate1/well{i}" for i in range(4)]
+    assert set(store.images["label"]) == {"plate1"}
+    assert main(args[:-1] + ["--channels", "DNA,GFP,Actin", "--quiet"]) == 1
+    assert "differs from the channels the OME files name" in capsys.readouterr().err
+    tifffile.imwrite(folder / "plate1" / "other.ome.tif", np.moveaxis(fields[0][..., :2], -1, 0), ome=True,
+                     metadata={"axes": "CYX", "Channel": {"Name": ["GFP", "DNA"]}})
+    assert main(args) == 1 and "name different channels" in capsys.readouterr().err
