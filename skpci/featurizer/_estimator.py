@@ -659,7 +659,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         layers = feature_layers(self.layer)
         path = Path(data.feature_path(layers) if path is None else path)
         if path.suffix.lower() not in FEATURE_FILE_SUFFIXES:
-            raise ValueError(f"Features are written as {', '.join(FEATURE_FILE_SUFFIXES)}; got {path.name!r}.")
+            raise ValueError("Features are written as .parquet or .csv (tables), .h5ad (AnnData) or .h5 (HDF5); "
+                             f"got {path.name!r}.")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
         if path.suffix.lower() == ".h5ad":
