@@ -1,5 +1,7 @@
 """Rough edges of the commands (issue #19), run in this process: singular epochs, progress, untrained baseline."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,9 @@ def test_benchmark_has_a_row_of_the_untrained_network_for_every_layer(crop_folde
     assert any(line.startswith(f"{UNTRAINED}: ") and "random weights" in line for line in said)
     again = benchmark_command(root, "synthetic-32", layers=["conv1_1", "conv3_1"], echo=lambda line: None)
     assert list(again["accuracy"]) == list(table["accuracy"])  # the random weights are seeded
+    if importlib.util.find_spec("copairs") is not None:  # every row also scores retrieval (mAP)
+        assert table["map"].between(0, 1).all() and any(line.startswith("map: mean average precision")
+                                                        for line in said)
 
 
 def test_untrained_twin_has_seeded_random_weights_and_leaves_the_model_alone():

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import pretrained
-from ..evaluation import brightness_features, handcrafted_features, knn_scores, layer_benchmark
+from ..evaluation import benchmark_scores, brightness_features, handcrafted_features, layer_benchmark
 from ..featurizer import PairedInpaintingFeaturizer
 from ..featurizer._features import write_features
 from ..formats import loaddata_fields, ome_channel_names
@@ -277,20 +277,26 @@ def benchmark_command(crops, model, *, channels=None, labels="folder", folds="im
         groups = (table["folder"] + "/" + table["image"]).to_numpy() if folds == "image" else table[folds].to_numpy()
     featurizer.fit(X)  # epochs=0: loads the weights and matches the channels; trains nothing
     chosen = {"layers": layers} if layers else {}
-    features = layer_benchmark(featurizer, X, y, groups, name=Path(str(model)).name, **chosen)
+    features = layer_benchmark(featurizer, X, y, groups, name=Path(str(model)).name, retrieval=True, **chosen)
     # The same network untrained: what training added over random convolutional features.
-    untrained = layer_benchmark(_untrained(featurizer, X), X, y, groups, name=UNTRAINED, **chosen)
+    untrained = layer_benchmark(_untrained(featurizer, X), X, y, groups, name=UNTRAINED, retrieval=True, **chosen)
     cells = store.read() if store is not None else X  # the baselines work in memory
     protein, _ = featurizer.input_channels(X)
     result = pd.concat([features, untrained, pd.DataFrame([
         {"features": "hand-crafted", "layer": "-",
-         **knn_scores(handcrafted_features(cells, protein, n_jobs=n_jobs), y, groups)},
-        {"features": "brightness", "layer": "-", **knn_scores(brightness_features(cells, protein), y, groups)},
+         **benchmark_scores(handcrafted_features(cells, protein, n_jobs=n_jobs), y, groups, retrieval=True)},
+        {"features": "brightness", "layer": "-",
+         **benchmark_scores(brightness_features(cells, protein), y, groups, retrieval=True)},
     ])], ignore_index=True)
     echo(f"{len(y)} cells, {len(np.unique(y))} classes ({labels}), folds by {folds}; "
          f"chance {1 / len(np.unique(y)):.3f}")
     echo(result.drop(columns="n_folds").round(3).to_string(index=False))
     echo(f"{UNTRAINED}: the model's architecture with random weights (seed {UNTRAINED_SEED}), not trained")
+    if result["map"].isna().all():
+        echo("map: install copairs (pip install 'skpci[evaluation]') for the mean average precision of retrieval")
+    else:
+        echo(f"map: mean average precision of retrieving same-{labels} cells from other "
+             f"{'images' if folds == 'image' else 'folders'} (copairs)")
     return result
 
 

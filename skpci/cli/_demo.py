@@ -9,7 +9,7 @@ from sklearn.utils import Bunch
 
 from .._files import atomic_file
 from ..datasets import CHANNELS, make_cell_images
-from ..evaluation import brightness_features, knn_scores, layer_benchmark, layer_features
+from ..evaluation import benchmark_scores, brightness_features, layer_benchmark, layer_features
 from ..featurizer import PairedInpaintingFeaturizer
 from ..segmentation import CellSegmenter
 
@@ -66,13 +66,15 @@ def run_demo(*, n_images=42, epochs=0, input_size=32, random_state=0, verbose=1,
 
     benchmark = dict(labels=data.cell_labels, groups=data.groups)
     table = pd.concat([
-        layer_benchmark(featurizer, data.cells, name="paired inpainting", **benchmark),
-        layer_benchmark(untrained, data.cells, name="untrained network", **benchmark),
+        layer_benchmark(featurizer, data.cells, name="paired inpainting", retrieval=True, **benchmark),
+        layer_benchmark(untrained, data.cells, name="untrained network", retrieval=True, **benchmark),
         pd.DataFrame([{"features": "brightness (mean, max)", "layer": "-",
-                       **knn_scores(brightness_features(data.cells), **benchmark)}]),
+                       **benchmark_scores(brightness_features(data.cells), retrieval=True, **benchmark)}]),
     ], ignore_index=True)
     echo("\nSingle-cell localization, kNN (k=5) on standardized features, 5 folds by field of view; "
-         f"chance is {1 / len(data.localizations):.2f}:")
+         f"chance is {1 / len(data.localizations):.2f}"
+         + ("; mAP: mean average precision of retrieving same-class cells from other fields (copairs):"
+            if table["map"].notna().any() else ":"))
     echo(format_table(table))
     if output is not None:
         _save_figures(output, featurizer, table, data, echo)
@@ -134,4 +136,6 @@ def format_table(table):
         "balanced accuracy": [f"{m:.3f} ± {s:.3f}" for m, s in
                               zip(table["balanced_accuracy"], table["balanced_accuracy_std"])],
     })
+    if "map" in table and table["map"].notna().any():  # with copairs installed
+        shown["mAP"] = [f"{value:.3f}" for value in table["map"]]
     return shown.to_string(index=False)

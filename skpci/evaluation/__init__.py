@@ -7,13 +7,14 @@
 """
 
 from ._baselines import HANDCRAFTED_NAMES, brightness_features, handcrafted_features, pixel_features
-from ._knn import knn_scores, layer_benchmark, layer_features
+from ._knn import benchmark_scores, knn_scores, layer_benchmark, layer_features
 from ._probes import background_probe, central_cell_mask, mask_background
 from ._retrieval import map_scores
 
 __all__ = [
     "HANDCRAFTED_NAMES",
     "background_probe",
+    "benchmark_scores",
     "brightness_features",
     "central_cell_mask",
     "handcrafted_features",

@@ -101,7 +101,7 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
 
 
 def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, name="skpci",
-                    n_neighbors=5, cv=None):
+                    n_neighbors=5, cv=None, retrieval=False):
     """kNN scores of a fitted featurizer's features, one row per layer.
 
     Parameters
@@ -117,18 +117,36 @@ def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, nam
         Feature-set name in the table.
     n_neighbors : int, default=5
     cv : cross-validation splitter, optional
+    retrieval : bool, default=False
+        Also score the mean average precision of retrieving same-label rows
+        from other groups (:func:`~skpci.evaluation.map_scores`, column
+        ``map``; NaN without the copairs package).
 
     Returns
     -------
     table : pandas.DataFrame
-        Columns ``features``, ``layer``, then the scores of :func:`knn_scores`.
+        Columns ``features``, ``layer``, then the scores of :func:`knn_scores`
+        (and ``map``).
     """
     all_layers = layer_features(featurizer, X, layers)
     return pd.DataFrame([
         {"features": name, "layer": layer,
-         **knn_scores(features, labels, groups, n_neighbors=n_neighbors, cv=cv)}
+         **benchmark_scores(features, labels, groups, n_neighbors=n_neighbors, cv=cv, retrieval=retrieval)}
         for layer, features in all_layers.items()
     ])
+
+
+def benchmark_scores(features, labels, groups, *, n_neighbors=5, cv=None, retrieval=False):
+    """:func:`knn_scores`, plus the retrieval mAP (``map``) when ``retrieval`` (NaN without copairs)."""
+    scores = knn_scores(features, labels, groups, n_neighbors=n_neighbors, cv=cv)
+    if retrieval:
+        from ._retrieval import map_scores
+
+        try:
+            scores["map"] = map_scores(features, labels, groups, null_size=100)["map"]
+        except ImportError:
+            scores["map"] = float("nan")
+    return scores
 
 
 def layer_features(featurizer, X, layers):
