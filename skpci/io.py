@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tifffile
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.utils import Bunch
 
 from ._files import decode_strings
+from ._parallel import workers
 from .channels import check_channel_names
 
 _IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -47,7 +47,7 @@ def read_image(path):
     OSError
         If the file is missing or cannot be decoded; the message names it.
     """
-    from .formats import is_ome_tiff, is_ome_zarr, read_ome_tiff, read_ome_zarr
+    from .formats import is_ome_zarr, read_ome_zarr, read_tiff
 
     path = Path(path)
     if is_ome_zarr(path):
@@ -56,11 +56,9 @@ def read_image(path):
     if not path.is_file():
         raise FileNotFoundError(f"No such image file: {str(path)!r}.")
     try:
-        if is_ome_tiff(path):
-            image, _ = read_ome_tiff(path)  # axes from the OME metadata, as (height, width, channels)
-            image = image[..., 0] if image.shape[-1] == 1 else image
-        elif path.suffix.lower() in (".tif", ".tiff"):
-            image = tifffile.imread(path)
+        if path.suffix.lower() in (".tif", ".tiff"):
+            image = read_tiff(path)  # an OME-TIFF by its axes, as (height, width, channels)
+            image = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image  # one channel: a plane
         else:
             import imageio.v3 as iio
 
@@ -122,7 +120,7 @@ def read_cell_crops(root, channels, *, n_jobs=None):
         if missing:
             raise ValueError(f"Crop {folder}/{stem} has no file for channel(s) {missing}.")
     keys = sorted(found, key=_natural_key)
-    crops = Parallel(n_jobs=n_jobs)(
+    crops = workers(n_jobs=n_jobs)(
         delayed(_read_channels)([found[key][c] for c in channels]) for key in keys
     )
     shapes = {crop.shape for crop in crops}

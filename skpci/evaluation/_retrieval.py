@@ -49,7 +49,7 @@ def map_scores(features, labels, groups, *, distance="cosine", null_size=1000, t
     ValueError
         If no sample has a positive in another field.
     """
-    from ..formats._anndata import require
+    from .._optional import require
 
     require("copairs", "evaluation")
     from copairs.map import average_precision, mean_average_precision

@@ -18,6 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from .. import pretrained
+from .._optional import require
 from .._validation import (
     BOOLEAN,
     CHANNEL_MAP,
@@ -37,7 +38,6 @@ from .._validation import (
 from .._versions import RecordsVersions
 from ..channels import check_channel_names, check_channel_roles, match_channels
 from ..formats import to_anndata
-from ..formats._anndata import require
 from ..network import (
     FEATURE_LAYERS,
     SOURCE_INPUT,

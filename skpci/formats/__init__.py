@@ -11,7 +11,7 @@ OME-Zarr by their axes, and :class:`skpci.CellSegmenter`, ``to_store`` and
 from ._anndata import to_anndata, write_h5ad
 from ._bioimageio import export_bioimageio
 from ._loaddata import LoadDataFields, is_loaddata, loaddata_fields
-from ._ome import is_ome_tiff, is_ome_zarr, ome_channel_names, read_ome_tiff, read_ome_zarr, to_yxc
+from ._ome import is_ome_tiff, is_ome_zarr, ome_channel_names, read_ome_tiff, read_ome_zarr, read_tiff, to_yxc
 from ._profiles import COMPARTMENT, FEATURE_PREFIX, profile_feature_columns, pycytominer_table
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "pycytominer_table",
     "read_ome_tiff",
     "read_ome_zarr",
+    "read_tiff",
     "to_anndata",
     "to_yxc",
     "write_h5ad",

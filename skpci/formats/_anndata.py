@@ -6,16 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .._files import atomic_file
-
-
-def require(package, extra):
-    """Import an optional package, or say which extra installs it."""
-    import importlib
-
-    try:
-        return importlib.import_module(package)
-    except ImportError as error:
-        raise ImportError(f"This needs the optional package {package!r}: pip install 'skpci[{extra}]'.") from error
+from .._optional import require
 
 
 def to_anndata(features, records, *, feature_names, layers, pooling="max", per="cell"):

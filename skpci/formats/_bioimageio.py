@@ -18,7 +18,6 @@ A package is a folder (or its zip) holding:
 directory.
 """
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -27,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._fetch import sha256_of
 from .._files import atomic_directory, atomic_file
-from ._anndata import require
+from .._optional import require
 
 #: The description file of a package (the name the bioimage.io tools look for first).
 RDF_FILE = "rdf.yaml"
@@ -144,7 +144,7 @@ def read_package_card(path):
     if file.resolve().parent != folder.resolve():
         raise ValueError(f"The package {str(path)!r} names weights {source!r} outside its folder.")
     expected = weights.get("sha256")
-    if expected and _sha256(file) != expected:
+    if expected and sha256_of(file) != expected:
         raise ValueError(f"The weights {str(file)!r} do not match the package's checksum: corrupt or changed.")
     return card, file
 
@@ -213,7 +213,7 @@ def _write_package(folder, network, card, architecture, *, authors, license, nam
              "axes": axes(ordered[:n_protein]), **_tensors(folder, "y_gfp"),
              "data": {"type": "float32"}},
         ],
-        "weights": {"keras_v3": {"source": KERAS_FILE, "sha256": _sha256(folder / KERAS_FILE),
+        "weights": {"keras_v3": {"source": KERAS_FILE, "sha256": sha256_of(folder / KERAS_FILE),
                                  "keras_version": keras.__version__,
                                  "backend": [backend, _backend_version(backend)]}},
         "config": {
@@ -230,8 +230,8 @@ def _write_package(folder, network, card, architecture, *, authors, license, nam
 
 
 def _tensors(folder, tensor):
-    return {"test_tensor": {"source": f"test_{tensor}.npy", "sha256": _sha256(folder / f"test_{tensor}.npy")},
-            "sample_tensor": {"source": f"sample_{tensor}.tif", "sha256": _sha256(folder / f"sample_{tensor}.tif")}}
+    return {"test_tensor": {"source": f"test_{tensor}.npy", "sha256": sha256_of(folder / f"test_{tensor}.npy")},
+            "sample_tensor": {"source": f"sample_{tensor}.tif", "sha256": sha256_of(folder / f"sample_{tensor}.tif")}}
 
 
 def _test_crops(test_crops, size, n_channels):
@@ -329,19 +329,11 @@ def _backend_version(backend):
         return "0"
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _unpacked(archive):
     """Unpack a package zip once into the cache (keyed by its checksum); return the folder."""
     from ..pretrained import cache_dir
 
-    folder = cache_dir() / "bioimageio" / _sha256(archive)[:16]
+    folder = cache_dir() / "bioimageio" / sha256_of(archive)[:16]
     if not (folder / RDF_FILE).is_file():
         folder.parent.mkdir(parents=True, exist_ok=True)
         with atomic_directory(folder, overwrite=True) as staging:

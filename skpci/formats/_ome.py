@@ -32,6 +32,17 @@ def is_ome_zarr(path):
     return path.is_dir() and ((path / ".zattrs").is_file() or (path / "zarr.json").is_file())
 
 
+def read_tiff(path):
+    """A TIFF as skpci reads fields, opened once: an OME-TIFF by its axes as ``(H, W, C)``, any other as stored."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tiff:
+        if not tiff.is_ome:
+            return tiff.asarray()
+        series = tiff.series[0]
+        return to_yxc(series.asarray(), series.axes, what=str(path))
+
+
 def read_ome_tiff(path):
     """The first series of an OME-TIFF as ``(height, width, channels)``, with its channel names.
 

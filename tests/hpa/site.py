@@ -249,3 +249,9 @@ def standard_genes():
         Gene("ENSG00000000003", "CYTA", ("Cytosol",), ("103_C3_1", "103_C3_2"), "cytoplasm", "1003"),
         Gene("ENSG00000000004", "CYTB", ("Cytosol",), ("104_D4_1", "104_D4_2"), "cytoplasm", "1004"),
     ]}
+
+
+def fast_options(site, **overrides):
+    """download_hpa options for tests: this site, no rate limit, short time-outs and back-off."""
+    return dict(base_url=site.url, progress=False, requests_per_second=0, timeout=1, deadline=6, retries=2,
+                backoff=0.05) | overrides

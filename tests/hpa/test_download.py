@@ -18,23 +18,13 @@ from skpci.hpa import download_hpa
 from skpci.io import list_fields
 from skpci.segmentation._fields import load_field
 
-from .site import Site, render, serve, standard_genes
+from .site import fast_options, render
 
 GENES = ["ENSG00000000001", "ENSG00000000002", "ENSG00000000003", "ENSG00000000004"]
 
 
-@pytest.fixture
-def site():
-    site = Site(standard_genes())
-    server = serve(site)
-    yield site
-    server.shutdown()
-    server.server_close()
 
 
-def _fast(site, **overrides):
-    return dict(base_url=site.url, progress=False, requests_per_second=0, timeout=1, deadline=6, retries=2,
-                backoff=0.05) | overrides
 
 
 def _leftovers(folder):
@@ -46,7 +36,7 @@ def _image_requests(site):
 
 
 def test_download_writes_single_channel_images_a_manifest_and_labels(site, tmp_path):
-    result = download_hpa(GENES, tmp_path, **_fast(site))
+    result = download_hpa(GENES, tmp_path, **fast_options(site))
     manifest = result.manifest
     assert len(manifest) == 8 and result.failures.empty
     assert manifest["gene"].tolist() == ["NUCA"] * 2 + ["NUCB"] * 2 + ["CYTA"] * 2 + ["CYTB"] * 2
@@ -72,7 +62,7 @@ def test_download_writes_single_channel_images_a_manifest_and_labels(site, tmp_p
 
 def test_stains_served_as_single_planes_are_kept_as_served(site, tmp_path):
     site.grey_stains = True
-    result = download_hpa(GENES[:1], tmp_path, **_fast(site))
+    result = download_hpa(GENES[:1], tmp_path, **fast_options(site))
     row = result.manifest.iloc[0]
     for color in ("blue", "red", "green"):
         stored = tmp_path / row[f"file_{color}"]
@@ -83,9 +73,9 @@ def test_stains_served_as_single_planes_are_kept_as_served(site, tmp_path):
 
 
 def test_a_rerun_requests_nothing_and_gives_the_same_manifest(site, tmp_path):
-    first = download_hpa(GENES, tmp_path, **_fast(site))
+    first = download_hpa(GENES, tmp_path, **fast_options(site))
     before = len(site.requests)
-    again = download_hpa(GENES, tmp_path, **_fast(site))
+    again = download_hpa(GENES, tmp_path, **fast_options(site))
     assert len(site.requests) == before
     pd.testing.assert_frame_equal(again.manifest, first.manifest)
 
@@ -103,7 +93,7 @@ def test_faults_end_as_documented_and_a_rerun_fixes_them(site, tmp_path):
     }
     site.faults.update(faults)
     started = time.monotonic()
-    result = download_hpa(GENES + ["ENSG00000000099"], tmp_path, **_fast(site))
+    result = download_hpa(GENES + ["ENSG00000000099"], tmp_path, **fast_options(site))
     assert time.monotonic() - started < 30
     reasons = dict(zip(result.failures["image_id"].fillna(result.failures["ensembl_id"]), result.failures["reason"]))
     assert set(reasons) == {"ENSG00000000099", "1001_101_A1_1", "1002_102_B2_1", "1003_103_C3_1", "1004_104_D4_1"}
@@ -120,24 +110,24 @@ def test_faults_end_as_documented_and_a_rerun_fixes_them(site, tmp_path):
 
     site.faults.clear()
     site.requests.clear()
-    fixed = download_hpa(GENES, tmp_path, **_fast(site))
+    fixed = download_hpa(GENES, tmp_path, **fast_options(site))
     assert fixed.failures.empty and len(fixed.manifest) == 8 and not (tmp_path / "failures.csv").exists()
     assert sorted(_image_requests(site)) == sorted(path for path in faults if path.startswith("/images/")
                                                    and site.faults.get(path) is None
                                                    and faults[path] in ("truncate", "html", "to-ftp", "stall"))
-    clean = download_hpa(GENES, tmp_path / "clean", **_fast(site))
+    clean = download_hpa(GENES, tmp_path / "clean", **fast_options(site))
     pd.testing.assert_frame_equal(fixed.manifest, clean.manifest)
 
 
 def test_gene_names_are_looked_up_and_unknown_names_reported(site, tmp_path):
-    result = download_hpa(["nuca", "ENSG00000000003", "NOSUCHGENE"], tmp_path, **_fast(site))
+    result = download_hpa(["nuca", "ENSG00000000003", "NOSUCHGENE"], tmp_path, **fast_options(site))
     assert sorted(result.manifest["gene"].unique()) == ["CYTA", "NUCA"]
     assert result.failures["gene"].tolist() == ["NOSUCHGENE"]
     assert "knows no gene of that name" in result.failures["reason"].iloc[0]
 
 
 def test_the_composite_option_keeps_the_authors_rgb_files(site, tmp_path):
-    result = download_hpa(GENES[:1], tmp_path, composite=True, **_fast(site))
+    result = download_hpa(GENES[:1], tmp_path, composite=True, **fast_options(site))
     assert list(result.channels) == ["blue_red_green"] and len(result.manifest) == 2
     fields, _ = result.fields()
     first = Path(fields[0])
@@ -146,10 +136,10 @@ def test_the_composite_option_keeps_the_authors_rgb_files(site, tmp_path):
 
 
 def test_cell_lines_filter_and_bad_channels(site, tmp_path):
-    assert download_hpa(GENES[:1], tmp_path / "a", cell_lines=["HeLa"], **_fast(site)).manifest.empty
-    assert len(download_hpa(GENES[:1], tmp_path / "b", cell_lines=["u-2 os"], **_fast(site)).manifest) == 2
+    assert download_hpa(GENES[:1], tmp_path / "a", cell_lines=["HeLa"], **fast_options(site)).manifest.empty
+    assert len(download_hpa(GENES[:1], tmp_path / "b", cell_lines=["u-2 os"], **fast_options(site)).manifest) == 2
     with pytest.raises(ValueError, match="distinct HPA stains"):
-        download_hpa(GENES, tmp_path, channels=("blue", "purple"), **_fast(site))
+        download_hpa(GENES, tmp_path, channels=("blue", "purple"), **fast_options(site))
 
 
 def test_a_download_killed_mid_file_resumes_to_the_same_files_and_manifest(site, tmp_path):
@@ -175,8 +165,8 @@ def test_a_download_killed_mid_file_resumes_to_the_same_files_and_manifest(site,
     assert not (killed / "images" / "NUCB" / "1002_102_B2_1_red.png").exists()
 
     site.faults.clear()
-    resumed = download_hpa(GENES, killed, **_fast(site))
-    clean = download_hpa(GENES, tmp_path / "clean", **_fast(site))
+    resumed = download_hpa(GENES, killed, **fast_options(site))
+    clean = download_hpa(GENES, tmp_path / "clean", **fast_options(site))
     pd.testing.assert_frame_equal(resumed.manifest, clean.manifest)
     for column in [name for name in clean.manifest if name.startswith("file_")]:
         for relative in clean.manifest[column]:

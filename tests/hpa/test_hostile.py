@@ -1,5 +1,6 @@
 """download_hpa against records, files, lists and folders that are odd or wrong (from an adversarial review)."""
 
+import functools
 import json
 import signal
 import subprocess
@@ -14,23 +15,15 @@ import pytest
 
 from skpci.hpa import download_hpa, read_gene_list
 
-from .site import Gene, Site, serve, standard_genes
+from .site import Gene, fast_options
 
+#: One retry is enough here, and keeps the fault tests short.
+_fast = functools.partial(fast_options, retries=1)
 GENES = ["ENSG00000000001", "ENSG00000000002", "ENSG00000000003", "ENSG00000000004"]
 
 
-@pytest.fixture
-def site():
-    site = Site(standard_genes())
-    server = serve(site)
-    yield site
-    server.shutdown()
-    server.server_close()
 
 
-def _fast(site, **overrides):
-    return dict(base_url=site.url, progress=False, requests_per_second=0, timeout=1, deadline=6, retries=1,
-                backoff=0.05) | overrides
 
 
 def test_an_image_shared_by_two_genes_is_a_field_of_each(site, tmp_path):
