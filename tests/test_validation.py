@@ -38,7 +38,8 @@ BAD_FEATURIZER = {
     "protein_channels": b"gfp", "marker_channels": (1.5,), "channel_names": "gfp,rfp",
     "channel_map": {"gfp": 1.5}, "input_size": 64.0, "layer": ["conv3_1", "y_gfp"],
     "pooling": "sum", "aggregate": "max", "epochs": 2.5, "batch_size": 0, "learning_rate": float("nan"),
-    "beta_1": 1.0, "rotations": "yes", "weights": 3, "memory": 42, "checkpoint_dir": 1, "block_bytes": -1,
+    "beta_1": 1.0, "rotations": "yes", "protein_jitter": 1.0,
+    "weights": 3, "memory": 42, "checkpoint_dir": 1, "block_bytes": -1,
     "precision": "float16", "devices": "gpu0", "n_jobs": 0, "random_state": -1, "verbose": -1,
 }
 BAD_SEGMENTER = {

@@ -1,6 +1,7 @@
 """Evaluation: how well features separate known localizations, next to reference features.
 
 * :mod:`._knn`: kNN accuracy with folds by image or field (never by cell), per layer;
+* :mod:`._spaces`: the feature spaces distances are measured in;
 * :mod:`._retrieval`: mean average precision of same-label retrieval across fields (copairs);
 * :mod:`._probes`: how much features lean on the neighbouring cells in a crop;
 * :mod:`._baselines`: reference features (brightness, raw pixels, hand-crafted).
@@ -10,13 +11,16 @@ from ._baselines import HANDCRAFTED_NAMES, brightness_features, handcrafted_feat
 from ._knn import benchmark_scores, knn_scores, layer_benchmark, layer_features
 from ._probes import background_probe, central_cell_mask, mask_background
 from ._retrieval import map_scores
+from ._spaces import FEATURE_SPACES, feature_space
 
 __all__ = [
+    "FEATURE_SPACES",
     "HANDCRAFTED_NAMES",
     "background_probe",
     "benchmark_scores",
     "brightness_features",
     "central_cell_mask",
+    "feature_space",
     "handcrafted_features",
     "knn_scores",
     "layer_benchmark",

@@ -14,13 +14,13 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .._ids import encode_ids
 from ..network import FEATURE_LAYERS, layer_width
+from ._spaces import feature_space
 
 
-def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
+def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None, space="standardized"):
     """Cross-validated kNN accuracy of ``features`` for ``labels``.
 
     Predictions of all test folds are pooled for the headline scores, so
@@ -38,6 +38,9 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
     cv : cross-validation splitter, optional
         Default: ``StratifiedGroupKFold`` with up to 5 folds, so every fold
         sees every class when the groups allow it.
+    space : {"standardized", "cosine", "whitened"}, default="standardized"
+        Where distances are measured (see :func:`feature_space`); it is
+        fitted on each fold's training part only.
 
     Returns
     -------
@@ -79,7 +82,7 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
             "a single fold group. Fold by a finer group (e.g. image rather than folder), or leave out classes "
             "with one group."
         )
-    model = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=n_neighbors))
+    model = make_pipeline(feature_space(space), KNeighborsClassifier(n_neighbors=n_neighbors))
     predicted = np.empty_like(labels)
     tested = np.zeros(len(labels), dtype=bool)
     fold_accuracy, fold_balanced = [], []
@@ -101,7 +104,7 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None):
 
 
 def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, name="skpci",
-                    n_neighbors=5, cv=None, retrieval=False):
+                    n_neighbors=5, cv=None, retrieval=False, space="standardized"):
     """kNN scores of a fitted featurizer's features, one row per layer.
 
     Parameters
@@ -121,6 +124,8 @@ def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, nam
         Also score the mean average precision of retrieving same-label rows
         from other groups (:func:`~skpci.evaluation.map_scores`, column
         ``map``; NaN without the copairs package).
+    space : {"standardized", "cosine", "whitened"}, default="standardized"
+        Where distances are measured (see :func:`feature_space`).
 
     Returns
     -------
@@ -131,19 +136,20 @@ def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, nam
     all_layers = layer_features(featurizer, X, layers)
     return pd.DataFrame([
         {"features": name, "layer": layer,
-         **benchmark_scores(features, labels, groups, n_neighbors=n_neighbors, cv=cv, retrieval=retrieval)}
+         **benchmark_scores(features, labels, groups, n_neighbors=n_neighbors, cv=cv, retrieval=retrieval,
+                            space=space)}
         for layer, features in all_layers.items()
     ])
 
 
-def benchmark_scores(features, labels, groups, *, n_neighbors=5, cv=None, retrieval=False):
+def benchmark_scores(features, labels, groups, *, n_neighbors=5, cv=None, retrieval=False, space="standardized"):
     """:func:`knn_scores`, plus the retrieval mAP (``map``) when ``retrieval`` (NaN without copairs)."""
-    scores = knn_scores(features, labels, groups, n_neighbors=n_neighbors, cv=cv)
+    scores = knn_scores(features, labels, groups, n_neighbors=n_neighbors, cv=cv, space=space)
     if retrieval:
         from ._retrieval import map_scores
 
         try:
-            scores["map"] = map_scores(features, labels, groups, null_size=100)["map"]
+            scores["map"] = map_scores(features, labels, groups, space=space, null_size=100)["map"]
         except ImportError:
             scores["map"] = float("nan")
     return scores

@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 
 from .._ids import encode_ids
+from ._spaces import feature_space
 
 
-def map_scores(features, labels, groups, *, distance="cosine", null_size=1000, threshold=0.05, seed=0):
+def map_scores(features, labels, groups, *, space="standardized", distance="cosine", null_size=1000, threshold=0.05,
+               seed=0):
     """Mean average precision (mAP) of retrieving same-label cells from other fields.
 
     Parameters
@@ -25,6 +27,10 @@ def map_scores(features, labels, groups, *, distance="cosine", null_size=1000, t
     groups : array-like of shape (n_samples,)
         Field (or image) of each sample: positives must come from another
         field (copairs' ``pos_diffby``).
+    space : {"standardized", "cosine", "whitened"} or None, default="standardized"
+        Features are first taken into this space (see
+        :func:`feature_space`), as profiling pipelines standardize before
+        retrieval; ``None`` keeps them as they are.
     distance : str, default="cosine"
         As copairs takes it (``"cosine"``, ``"euclidean"``, ``"abs_cosine"``...).
     null_size : int, default=1000
@@ -57,6 +63,8 @@ def map_scores(features, labels, groups, *, distance="cosine", null_size=1000, t
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2:
         raise ValueError(f"features must be 2-D (n_samples, n_features), got shape {features.shape}.")
+    if space is not None:
+        features = feature_space(space).fit_transform(features)
     label_codes, label_names = encode_ids(labels, len(features), name="labels", expected="one entry per sample",
                                          missing_as="label", item="sample")
     group_codes, _ = encode_ids(groups, len(features), name="groups", expected="one entry per sample",

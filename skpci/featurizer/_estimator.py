@@ -131,6 +131,11 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         Adam's first-moment decay.
     rotations : bool, default=False
         Augment with 90-degree rotations on top of the random flips.
+    protein_jitter : float in [0, 1), default=0.0
+        Augment the brightness of the protein: each source crop's protein
+        channels are multiplied by a random factor in
+        ``[1 - protein_jitter, 1]`` (after min-max scaling), as DINO4Cells
+        and SubCell do, so features cannot lean on how bright the protein is.
     min_group_size : int, default=2
         Groups (images) with fewer cells are left out of training, with a
         warning that counts them. Two is the least that can be paired; the
@@ -277,6 +282,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "rotations": [BOOLEAN],
+        "protein_jitter": [Interval(Real, 0, 1, closed="left")],
         "min_group_size": [Interval(Integral, 2, None)],
         "weights": [PATH, NONE],
         "memory": [MEMORY, NONE],
@@ -315,6 +321,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         learning_rate=1e-4,
         beta_1=0.5,
         rotations=False,
+        protein_jitter=0.0,
         min_group_size=2,
         weights=None,
         memory=None,
@@ -339,6 +346,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         self.learning_rate = learning_rate
         self.beta_1 = beta_1
         self.rotations = rotations
+        self.protein_jitter = protein_jitter
         self.min_group_size = min_group_size
         self.weights = weights
         self.memory = memory
@@ -451,8 +459,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         """Train ``model`` in place; return the losses, the epochs resumed and the device count."""
         settings = TrainingSettings(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-            beta_1=self.beta_1, rotations=self.rotations, min_group_size=self.min_group_size,
-            precision=self.precision,
+            beta_1=self.beta_1, rotations=self.rotations, protein_jitter=self.protein_jitter,
+            min_group_size=self.min_group_size, precision=self.precision,
             block_bytes=self.block_bytes if data.streamed else None,  # blocks matter only on disk
         )
         train = train_weights
@@ -569,6 +577,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                 "learning_rate": self.learning_rate,
                 "beta_1": self.beta_1,
                 "rotations": self.rotations,
+                "protein_jitter": self.protein_jitter,
                 "min_group_size": self.min_group_size,
                 "random_state": self.random_state if isinstance(self.random_state, int) else None,
                 "started_from": str(self.weights) if self.weights is not None else None,

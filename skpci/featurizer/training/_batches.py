@@ -33,6 +33,10 @@ class PairBatches(keras.utils.PyDataset):
         Independent random flips of source and target.
     rotations : bool, default=False
         Also transpose (with flips: 90-degree rotations).
+    protein_jitter : float, default=0.0
+        Multiply the protein channels of each source crop by a factor drawn
+        uniformly from ``[1 - protein_jitter, 1]`` (after min-max scaling),
+        so the network cannot predict the target from the source's brightness.
     drop_remainder : bool, default=False
         Leave out the last, smaller batch of an epoch (multi-device training
         splits every batch evenly).
@@ -44,7 +48,8 @@ class PairBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, source, n_protein_channels, batch_size, seed, *,
-                 augment=True, rotations=False, drop_remainder=False, workers=1, min_group_size=2):
+                 augment=True, rotations=False, protein_jitter=0.0, drop_remainder=False, workers=1,
+                 min_group_size=2):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.source = source
         self.codes = source.codes
@@ -53,6 +58,7 @@ class PairBatches(keras.utils.PyDataset):
         self.seed = int(seed)
         self.drop_remainder = drop_remainder
         self.n_transforms = (8 if rotations else 4) if augment else 1
+        self.protein_jitter = float(protein_jitter) if augment else 0.0
         self.sources = pairable_cells(self.codes, min_group_size)
         if drop_remainder and len(self.sources) < self.batch_size:
             raise ValueError(
@@ -75,6 +81,9 @@ class PairBatches(keras.utils.PyDataset):
         self._partners = partners[self._order]
         self._source_codes = rng.integers(0, self.n_transforms, len(self._order))
         self._target_codes = rng.integers(0, self.n_transforms, len(self._order))
+        # Drawn last and only when asked for, so runs without jitter keep their pairs and flips.
+        self._protein_scales = (rng.uniform(1 - self.protein_jitter, 1, (len(self._order), self.n_protein_channels))
+                                .astype(np.float32) if self.protein_jitter else None)
         self._next_block = np.full(self.source.n_blocks, -1, dtype=np.int64)
         self._next_block[block_order[:-1]] = block_order[1:]
 
@@ -97,6 +106,8 @@ class PairBatches(keras.utils.PyDataset):
                 last_block = np.searchsorted(self.source.bounds, cells[-1], side="right") - 1
                 self.source.prefetch(self._next_block[last_block])
             source = self.source.gather(cells, self._source_codes[batch])
+            if self._protein_scales is not None:
+                source[..., :self.n_protein_channels] *= self._protein_scales[batch][:, None, None, :]
             target = self.source.gather(self._partners[batch], self._target_codes[batch])
             inputs = {SOURCE_INPUT: source, TARGET_MARKER_INPUT: target[..., self.n_protein_channels:]}
             return inputs, target[..., :self.n_protein_channels]

@@ -30,13 +30,14 @@ class TrainingSettings:
     learning_rate: float = 1e-4
     beta_1: float = 0.5
     rotations: bool = False
+    protein_jitter: float = 0.0
     min_group_size: int = 2
     precision: str = "float32"
     block_bytes: int = STORE_BLOCK_BYTES
 
     def __post_init__(self):
         for name, kind in (("epochs", int), ("batch_size", int), ("learning_rate", float), ("beta_1", float),
-                           ("rotations", bool), ("min_group_size", int), ("precision", str)):
+                           ("rotations", bool), ("protein_jitter", float), ("min_group_size", int), ("precision", str)):
             object.__setattr__(self, name, kind(getattr(self, name)))
         if self.block_bytes is not None:
             object.__setattr__(self, "block_bytes", int(self.block_bytes))
@@ -89,7 +90,8 @@ def train_weights(crops, channel_order, initial_weights, architecture, settings,
     try:
         scope, n_devices = distribution_scope(devices)
         batches = PairBatches(source, architecture.n_protein_channels, settings.batch_size, seed,
-                              rotations=settings.rotations, drop_remainder=n_devices > 1,
+                              rotations=settings.rotations, protein_jitter=settings.protein_jitter,
+                              drop_remainder=n_devices > 1,
                               min_group_size=settings.min_group_size)
         with contextlib.ExitStack() as lent:
             with scope():

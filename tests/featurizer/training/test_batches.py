@@ -67,6 +67,26 @@ def test_no_augmentation_returns_crops_untouched():
         assert any(np.array_equal(image, crop) for crop in crops)
 
 
+def test_protein_jitter_scales_only_the_source_protein_and_keeps_pairs_and_flips():
+    _, plain = _batches(seed=2)
+    _, jittered = _batches(seed=2, protein_jitter=0.5)
+    factors = []
+    for index in range(plain.num_batches):
+        (plain_inputs, plain_target), (inputs, target) = plain[index], jittered[index]
+        # Markers, target and the pairs and flips they reveal are those of the run without jitter.
+        np.testing.assert_array_equal(inputs["x_in"][..., 1:], plain_inputs["x_in"][..., 1:])
+        np.testing.assert_array_equal(inputs["y_rfp"], plain_inputs["y_rfp"])
+        np.testing.assert_array_equal(target, plain_target)
+        protein, plain_protein = inputs["x_in"][..., 0], plain_inputs["x_in"][..., 0]
+        per_crop = protein.max(axis=(1, 2)) / plain_protein.max(axis=(1, 2))
+        np.testing.assert_allclose(protein, plain_protein * per_crop[:, None, None], rtol=1e-6)
+        factors.extend(per_crop)
+    assert 0.5 <= min(factors) and max(factors) <= 1.0
+    assert np.std(factors) > 0.1  # spread over the range, not a constant
+    jittered.set_epoch(0)
+    np.testing.assert_array_equal(jittered[0][0]["x_in"], _batches(seed=2, protein_jitter=0.5)[1][0][0]["x_in"])
+
+
 @pytest.mark.parametrize("workers", [1, 3])
 def test_what_fit_reads_equals_the_batches_in_order(workers):
     _, batches = _batches(seed=2, workers=workers)
