@@ -244,22 +244,25 @@ def build_feature_extractor(model, layers, pooling="max"):
         A model from :func:`build_inpainting_model` (weights are shared).
     layers : sequence of str
         Names of source-encoder convolutions (see :data:`FEATURE_LAYERS`).
-    pooling : {"max", "mean"}, default="max"
-        Pooling over space of each layer's ReLU output (before BatchNorm).
+    pooling : {"max", "mean", "meanmax"}, default="max"
+        Pooling over space of each layer's ReLU output (before BatchNorm);
+        ``"meanmax"`` gives each layer's max-pooled units, then its
+        mean-pooled ones.
 
     Returns
     -------
     extractor : keras.Model
         Maps ``(n, size, size, n_source_channels)`` crops to
-        ``(n, sum of the layers' widths)`` features.
+        ``(n, sum of the layers' widths)`` features (twice that for
+        ``"meanmax"``).
     """
     pool_layer = {"max": keras.layers.GlobalMaxPooling2D, "mean": keras.layers.GlobalAveragePooling2D}
+    kinds = ("max", "mean") if pooling == "meanmax" else (pooling,)
     source = model.get_layer(SOURCE_INPUT).output
     pooled = [
-        pool_layer[pooling](name=f"{pooling}_pool_{name}", dtype="float32")(
-            model.get_layer(name).output
-        )
+        pool_layer[kind](name=f"{kind}_pool_{name}", dtype="float32")(model.get_layer(name).output)
         for name in layers
+        for kind in kinds
     ]
     output = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(dtype="float32")(pooled)
     return keras.Model(inputs=source, outputs=output, name="source_encoder_features")

@@ -176,5 +176,6 @@ def layer_features(featurizer, X, layers):
         features = featurizer.transform(X)
     finally:
         featurizer.set_params(layer=previous)
-    bounds = np.cumsum([0] + [layer_width(layer) for layer in layers])
+    per_unit = 2 if featurizer.pooling == "meanmax" else 1
+    bounds = np.cumsum([0] + [per_unit * layer_width(layer) for layer in layers])
     return {layer: features[:, start:stop] for layer, start, stop in zip(layers, bounds[:-1], bounds[1:])}

@@ -116,9 +116,10 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
     layer : str or list of str, default="conv3_1"
         Source-encoder convolution(s) whose features ``transform`` returns,
         among ``conv1_1`` ... ``conv5_1``; several are concatenated.
-    pooling : {"max", "mean"}, default="max"
+    pooling : {"max", "mean", "meanmax"}, default="max"
         Pooling over space of the layer's ReLU output (before BatchNorm).
-        The paper uses max.
+        The paper uses max; ``"meanmax"`` returns each layer's max-pooled
+        units, then its mean-pooled ones (twice the features).
     aggregate : {"mean", "median"}, default="mean"
         How single-cell features of a bag are combined into its profile.
     epochs : int, default=30
@@ -711,7 +712,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         data = as_crop_input(X, groups, channel_names=self.channel_names)
         layers = feature_layers(self.layer)
         features, records = self._features_and_records(data, per)
-        return to_anndata(features, records, feature_names=feature_names(layers), layers=layers,
+        return to_anndata(features, records, feature_names=feature_names(layers, self.pooling), layers=layers,
                           pooling=self.pooling, per=per)
 
     def _features_and_records(self, data, per):
@@ -763,8 +764,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         names : ndarray of str
         """
         check_is_fitted(self, "model_")
-        validate_params(self, ("layer",))
-        return feature_names(feature_layers(self.layer))
+        validate_params(self, ("layer", "pooling"))
+        return feature_names(feature_layers(self.layer), self.pooling)
 
     # --------------------------------------------------- inspection, scoring
 

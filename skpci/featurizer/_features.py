@@ -15,7 +15,7 @@ from ..store import write_feature_file
 
 #: How single-cell features of an image are combined into its profile.
 AGGREGATES = {"mean": np.mean, "median": np.median}
-POOLINGS = ("max", "mean")
+POOLINGS = ("max", "mean", "meanmax")
 #: Crops prepared and featurized at a time: bounds the memory of ``transform``.
 TRANSFORM_BLOCK = 2048
 #: Crops per joblib task when preparing a block (several tasks per block keep n_jobs workers busy).
@@ -36,9 +36,15 @@ def valid_layers(layer):
             and all(isinstance(name, str) and name in FEATURE_LAYERS for name in layers))
 
 
-def feature_names(layers):
-    """Column names of the features of ``layers``, such as ``conv4_1_17``."""
-    return np.asarray([f"{name}_{i}" for name in layers for i in range(layer_width(name))], dtype=object)
+def feature_names(layers, pooling="max"):
+    """Column names of the features of ``layers``: ``conv4_1_17``, or with ``"meanmax"`` ``conv4_1_max_17``, ...
+
+    With ``pooling="meanmax"`` each layer has its max-pooled units, then its
+    mean-pooled ones (``conv4_1_mean_17``), in the order the extractor gives them.
+    """
+    kinds = ("max_", "mean_") if pooling == "meanmax" else ("",)
+    return np.asarray([f"{name}_{kind}{i}" for name in layers for kind in kinds for i in range(layer_width(name))],
+                      dtype=object)
 
 
 def cell_features(extractor, data, channel_order, input_size, *, batch_size, n_jobs=None, verbose=0):
@@ -147,7 +153,7 @@ def write_features(path, features, records, *, layers, pooling, per, style="skpc
     from ..formats import pycytominer_table, to_anndata, write_h5ad
 
     suffix = Path(path).suffix.lower()
-    names = list(feature_names(layers))
+    names = list(feature_names(layers, pooling))
     if suffix in (".h5", ".hdf5"):
         return write_feature_file(path, features, overwrite=True, layers="+".join(layers), pooling=pooling,
                                   per=per, **attributes)

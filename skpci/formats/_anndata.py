@@ -1,12 +1,17 @@
 """Features as AnnData, the scverse container: ``X`` the features, ``obs`` the cells, ``var`` the features' layers."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 
 from .._files import atomic_file
 from .._optional import require
+
+
+#: A feature name: layer, the pooling where a layer has two (``"meanmax"``), and unit.
+_FEATURE_NAME = re.compile(r"(?P<layer>.+?)_(?:(?P<pooling>max|mean)_)?(?P<unit>\d+)")
 
 
 def to_anndata(features, records, *, feature_names, layers, pooling="max", per="cell"):
@@ -28,7 +33,7 @@ def to_anndata(features, records, *, feature_names, layers, pooling="max", per="
     -------
     anndata.AnnData
         ``obs`` holds the records (nested values as JSON text), ``var`` the
-        feature names with their ``layer`` and ``unit``; ``uns["skpci"]``
+        feature names with their ``layer``, ``unit`` and ``pooling``; ``uns["skpci"]``
         records the layers, pooling, rows and where each layer's columns
         are (``layer_columns``: ``[start, stop)``). Select one layer with
         ``adata[:, adata.var["layer"] == "conv4_1"]``.
@@ -38,9 +43,13 @@ def to_anndata(features, records, *, feature_names, layers, pooling="max", per="
 
     features = np.asarray(features, dtype=np.float32)
     feature_names = [str(name) for name in feature_names]
-    layer_of = np.array([name.rsplit("_", 1)[0] for name in feature_names], dtype=object)
-    unit = np.array([int(name.rsplit("_", 1)[1]) for name in feature_names], dtype=np.int64)
-    var = pd.DataFrame({"layer": pd.Categorical(layer_of, categories=list(layers)), "unit": unit},
+    parts = [_FEATURE_NAME.fullmatch(name) for name in feature_names]
+    if not all(parts):
+        raise ValueError(f"Feature names must look like conv4_1_17 or conv4_1_mean_17; got {feature_names[0]!r}.")
+    layer_of = np.array([part["layer"] for part in parts], dtype=object)
+    unit = np.array([int(part["unit"]) for part in parts], dtype=np.int64)
+    var = pd.DataFrame({"layer": pd.Categorical(layer_of, categories=list(layers)), "unit": unit,
+                        "pooling": pd.Categorical([part["pooling"] or pooling for part in parts])},
                        index=pd.Index(feature_names, name="feature"))
     columns = {}
     for layer in layers:

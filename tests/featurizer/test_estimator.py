@@ -160,6 +160,26 @@ def test_feature_names_and_pandas_output(fitted_featurizer, synthetic_crops):
     assert frame.shape == (3, 384) and frame.columns[5] == "conv3_1_5"
 
 
+def test_meanmax_pooling_gives_each_layer_its_max_then_its_mean_features(fitted_featurizer, synthetic_crops):
+    cells = synthetic_crops.cells[:5]
+    layers = ["conv2_1", "conv4_1"]
+    pooled = {}
+    for pooling in ("max", "mean", "meanmax"):
+        fitted_featurizer.set_params(layer=layers, pooling=pooling)
+        try:
+            pooled[pooling] = (fitted_featurizer.transform(cells), fitted_featurizer.get_feature_names_out())
+        finally:
+            fitted_featurizer.set_params(layer="conv3_1", pooling="max")
+    both, names = pooled["meanmax"]
+    assert both.shape == (5, 2 * (256 + 384)) and len(names) == both.shape[1]
+    conv2_max, conv2_mean = both[:, :256], both[:, 256:512]
+    np.testing.assert_allclose(conv2_max, pooled["max"][0][:, :256], rtol=1e-5)
+    np.testing.assert_allclose(conv2_mean, pooled["mean"][0][:, :256], rtol=1e-5)
+    np.testing.assert_allclose(both[:, 512 + 384:], pooled["mean"][0][:, 256:], rtol=1e-5)
+    assert not np.allclose(conv2_max, conv2_mean)
+    assert list(names[[0, 256, 512, 896]]) == ["conv2_1_max_0", "conv2_1_mean_0", "conv4_1_max_0", "conv4_1_mean_0"]
+
+
 def test_layer_can_change_after_fit_without_retraining(fitted_featurizer, synthetic_crops):
     model = fitted_featurizer.model_
     fitted_featurizer.set_params(layer="conv5_1")

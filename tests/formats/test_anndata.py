@@ -39,6 +39,21 @@ def test_the_anndata_holds_features_records_and_each_layers_block(featurizer, st
     start, stop = adata.uns["skpci"]["layer_columns"]["conv4_1"]
     np.testing.assert_array_equal(adata.X[:, start:stop], conv4.X)
     assert adata.uns["skpci"]["pooling"] == "max" and adata.uns["skpci"]["per"] == "cell"
+    assert set(adata.var["pooling"]) == {"max"}
+
+
+def test_meanmax_features_keep_their_layer_unit_and_pooling_in_var(featurizer, store):
+    featurizer.set_params(pooling="meanmax")
+    try:
+        adata = featurizer.to_anndata(store)
+    finally:
+        featurizer.set_params(pooling="max")
+    assert adata.shape[1] == 2 * (384 + 384)
+    mean_conv4 = adata[:, (adata.var["layer"] == "conv4_1") & (adata.var["pooling"] == "mean")]
+    assert mean_conv4.shape[1] == 384 and mean_conv4.var_names[0] == "conv4_1_mean_0"
+    assert list(mean_conv4.var["unit"]) == list(range(384))
+    start, stop = adata.uns["skpci"]["layer_columns"]["conv4_1"]
+    assert (start, stop) == (768, 1536)
 
 
 def test_an_h5ad_file_loads_and_scanpy_clusters_it(featurizer, store, tmp_path):
