@@ -1,4 +1,4 @@
-"""From crops to network input: validation, resizing, channel roles and per-crop min-max scaling.
+"""From crops to network input: validation, resizing, channel roles, neighbour masking and min-max scaling.
 
 Every function here is pure NumPy and module-level, so joblib can run it in
 worker processes (or on a dask/ray cluster) without shipping any Keras state.
@@ -6,6 +6,8 @@ worker processes (or on a dask/ray cluster) without shipping any Keras state.
 
 import numpy as np
 from joblib import delayed
+from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
 from skimage.transform import resize
 
 from ._parallel import call_keeping_warnings, rewarn, workers
@@ -145,7 +147,74 @@ def resize_crops(crops, size):
     ).astype(np.float32, copy=False)
 
 
-def prepare_crops(crops, size, channel_order):
+def central_cell_mask(plane, *, sigma=1.0, dilate=1):
+    """The central cell of one crop, from a marker plane that shows whole cells (cytosol, membrane).
+
+    The plane is smoothed and thresholded (Otsu), holes are filled, and
+    touching cells are split by a watershed of the distance to the
+    background; the region under the centre (or nearest to it) is the cell,
+    grown by ``dilate`` pixels. A plane without contrast gives an all-true
+    mask.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape plane.shape
+    """
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
+    smooth = ndi.gaussian_filter(np.asarray(plane, dtype=np.float32), sigma) if sigma else np.asarray(plane)
+    if float(smooth.max()) <= float(smooth.min()):
+        return np.ones(plane.shape, dtype=bool)
+    foreground = ndi.binary_fill_holes(smooth > threshold_otsu(smooth))
+    if not foreground.any():
+        return np.ones(plane.shape, dtype=bool)
+    distance = ndi.distance_transform_edt(foreground)
+    components, _ = ndi.label(foreground)
+    peaks = peak_local_max(distance, min_distance=max(2, min(plane.shape) // 8), labels=components,
+                           exclude_border=False)
+    markers = np.zeros(plane.shape, dtype=np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    regions = watershed(-distance, markers, mask=foreground) if len(peaks) else components
+    center = tuple(size // 2 for size in plane.shape)
+    chosen = regions[center]
+    if chosen == 0:  # the centre fell in a gap: take the region nearest to it
+        rows, cols = np.nonzero(regions)
+        nearest = np.argmin((rows - center[0]) ** 2 + (cols - center[1]) ** 2)
+        chosen = regions[rows[nearest], cols[nearest]]
+    mask = regions == chosen
+    return ndi.binary_dilation(mask, iterations=dilate) if dilate else mask
+
+
+def mask_background(crops, marker_channel, *, sigma=1.0, dilate=1):
+    """Crops with everything outside the central cell set to each channel's minimum in that crop.
+
+    Parameters
+    ----------
+    crops : ndarray of shape (n_cells, h, w, C)
+    marker_channel : int
+        A channel that shows whole cells (cytosol, membrane), not only nuclei.
+    sigma, dilate
+        As for :func:`central_cell_mask`.
+
+    Returns
+    -------
+    masked : ndarray, same shape and dtype as ``crops``
+    """
+    crops = np.asarray(crops)
+    if crops.ndim != 4:
+        raise ValueError(f"crops must be (n_cells, h, w, C), got shape {crops.shape}.")
+    if not 0 <= marker_channel < crops.shape[-1]:
+        raise ValueError(f"marker_channel={marker_channel}, but the crops have {crops.shape[-1]} channels.")
+    masked = crops.copy()
+    for index, crop in enumerate(crops):
+        mask = central_cell_mask(crop[..., marker_channel], sigma=sigma, dilate=dilate)
+        floor = crop.reshape(-1, crop.shape[-1]).min(axis=0)
+        masked[index][~mask] = floor
+    return masked
+
+
+def prepare_crops(crops, size, channel_order, mask_channel=None):
     """Resize, select and reorder channels, and min-max scale one crop stack.
 
     Parameters
@@ -156,16 +225,21 @@ def prepare_crops(crops, size, channel_order):
     channel_order : sequence of int
         Input channels to keep, in the order the network expects them
         (protein channels first, then markers).
+    mask_channel : int, optional
+        Keep only the central cell, found in this channel of the *selected*
+        crops (see :func:`mask_background`), before resizing.
 
     Returns
     -------
     prepared : ndarray of float32, shape (n_cells, size, size, len(channel_order))
     """
     selected = np.asarray(crops)[..., list(channel_order)]
+    if mask_channel is not None:
+        selected = mask_background(selected, mask_channel)
     return minmax_scale_crops(resize_crops(selected, size))
 
 
-def prepare_crop_stacks(stacks, size, channel_order, *, n_jobs=None, chunk_size=2048):
+def prepare_crop_stacks(stacks, size, channel_order, *, mask_channel=None, n_jobs=None, chunk_size=2048):
     """Prepare several crop stacks in parallel and concatenate them.
 
     Work is split into chunks of at most ``chunk_size`` crops; each chunk is
@@ -179,6 +253,8 @@ def prepare_crop_stacks(stacks, size, channel_order, *, n_jobs=None, chunk_size=
         Crop stacks of shape (n_i, h_i, w_i, n_channels), sizes may differ.
     size : int
     channel_order : sequence of int
+    mask_channel : int, optional
+        See :func:`prepare_crops`.
     n_jobs : int, optional
         Number of joblib workers; ``None`` means 1 unless a
         ``joblib.parallel_config`` says otherwise.
@@ -194,11 +270,13 @@ def prepare_crop_stacks(stacks, size, channel_order, *, n_jobs=None, chunk_size=
         for start in range(0, len(stack), chunk_size)
     ]
     if len(chunks) <= 1:
-        results = [call_keeping_warnings(prepare_crops, chunk, size, channel_order) for chunk in chunks]
+        results = [call_keeping_warnings(prepare_crops, chunk, size, channel_order, mask_channel)
+                   for chunk in chunks]
     else:
         # Only loky gets a parent watchdog; the user's joblib.parallel_config (dask, ray...) applies.
         results = workers(n_jobs=n_jobs)(
-            delayed(call_keeping_warnings)(prepare_crops, chunk, size, channel_order) for chunk in chunks
+            delayed(call_keeping_warnings)(prepare_crops, chunk, size, channel_order, mask_channel)
+            for chunk in chunks
         )
     prepared = [crops for crops, _ in results]
     rewarn([message for _, caught in results for message in caught])

@@ -9,7 +9,8 @@
 
 from ._baselines import HANDCRAFTED_NAMES, brightness_features, handcrafted_features, pixel_features
 from ._knn import benchmark_scores, knn_scores, layer_benchmark, layer_features
-from ._probes import background_probe, central_cell_mask, mask_background
+from ..preprocessing import central_cell_mask, mask_background
+from ._probes import background_probe
 from ._retrieval import map_scores
 from ._spaces import FEATURE_SPACES, feature_space
 

@@ -132,6 +132,13 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         Adam's first-moment decay.
     rotations : bool, default=False
         Augment with 90-degree rotations on top of the random flips.
+    mask_neighbours : bool, default=False
+        Keep only the central cell of every crop, in training, features and
+        inpainting alike: everything outside it is set to the crop's
+        minimum. The cell is outlined in the *first* marker channel, which
+        must show whole cells (cytosol, membrane), not only nuclei; list
+        such a marker first. Features then describe the cell itself, not its
+        neighbours (see :func:`skpci.evaluation.background_probe`).
     protein_jitter : float in [0, 1), default=0.0
         Augment the brightness of the protein: each source crop's protein
         channels are multiplied by a random factor in
@@ -284,6 +291,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "rotations": [BOOLEAN],
         "protein_jitter": [Interval(Real, 0, 1, closed="left")],
+        "mask_neighbours": [BOOLEAN],
         "min_group_size": [Interval(Integral, 2, None)],
         "weights": [PATH, NONE],
         "memory": [MEMORY, NONE],
@@ -303,8 +311,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         "random_state": "Pass an int seed: scikit-learn's check_random_state takes no numpy Generator.",
     }
     #: What ``transform`` reads; the rest shape training only.
-    _transform_params = ("layer", "pooling", "aggregate", "batch_size", "channel_names", "channel_map", "n_jobs",
-                         "verbose")
+    _transform_params = ("layer", "pooling", "mask_neighbours", "aggregate", "batch_size", "channel_names",
+                         "channel_map", "n_jobs", "verbose")
 
     def __init__(
         self,
@@ -323,6 +331,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         beta_1=0.5,
         rotations=False,
         protein_jitter=0.0,
+        mask_neighbours=False,
         min_group_size=2,
         weights=None,
         memory=None,
@@ -348,6 +357,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         self.beta_1 = beta_1
         self.rotations = rotations
         self.protein_jitter = protein_jitter
+        self.mask_neighbours = mask_neighbours
         self.min_group_size = min_group_size
         self.weights = weights
         self.memory = memory
@@ -461,6 +471,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         settings = TrainingSettings(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             beta_1=self.beta_1, rotations=self.rotations, protein_jitter=self.protein_jitter,
+            mask_channel=architecture.n_protein_channels if self.mask_neighbours else None,
             min_group_size=self.min_group_size, precision=self.precision,
             block_bytes=self.block_bytes if data.streamed else None,  # blocks matter only on disk
         )
@@ -579,6 +590,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                 "beta_1": self.beta_1,
                 "rotations": self.rotations,
                 "protein_jitter": self.protein_jitter,
+                "mask_neighbours": self.mask_neighbours,
                 "min_group_size": self.min_group_size,
                 "random_state": self.random_state if isinstance(self.random_state, int) else None,
                 "started_from": str(self.weights) if self.weights is not None else None,
@@ -621,8 +633,12 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         if (layers, self.pooling) not in cache:
             cache[layers, self.pooling] = build_feature_extractor(self.model_, layers, self.pooling)
         return cell_features(cache[layers, self.pooling], data, self._data_channels(data)[0],
-                             self.architecture_.input_size, batch_size=self.batch_size, n_jobs=self.n_jobs,
-                             verbose=self.verbose)
+                             self.architecture_.input_size, batch_size=self.batch_size,
+                             mask_channel=self._mask_channel(), n_jobs=self.n_jobs, verbose=self.verbose)
+
+    def _mask_channel(self):
+        """The network channel that outlines the central cell (the first marker), or None without masking."""
+        return len(self.protein_channels_) if self.mask_neighbours else None
 
     def write_features(self, X, path=None, *, groups=None, per="cell", style="skpci", overwrite=False):
         """Write the features of every cell (or image) with their records: a table, AnnData or HDF5.
@@ -794,9 +810,11 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             )
         inputs = {
             SOURCE_INPUT: prepare_crop_stacks(source.stacks(), self.architecture_.input_size,
-                                              self._data_channels(source, "source_cells")[0]),
+                                              self._data_channels(source, "source_cells")[0],
+                                              mask_channel=self._mask_channel()),
             TARGET_MARKER_INPUT: prepare_crop_stacks(target.stacks(), self.architecture_.input_size,
-                                                     self._data_channels(target, "target_cells")[1]),
+                                                     self._data_channels(target, "target_cells")[1],
+                                                     mask_channel=None if self._mask_channel() is None else 0),
         }
         return predict(self.model_, inputs, self.batch_size)
 
@@ -822,6 +840,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         data = as_crop_input(X, groups, channel_names=self.channel_names)
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
         source = data.training_crops(self.architecture_.input_size, self._data_channels(data)[0],
+                                     mask_channel=self._mask_channel(),
                                      block_bytes=self.block_bytes, n_jobs=self.n_jobs)
         try:
             batches = PairBatches(source, len(self.protein_channels_), self.batch_size, seed, augment=False)

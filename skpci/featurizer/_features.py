@@ -47,7 +47,8 @@ def feature_names(layers, pooling="max"):
                       dtype=object)
 
 
-def cell_features(extractor, data, channel_order, input_size, *, batch_size, n_jobs=None, verbose=0):
+def cell_features(extractor, data, channel_order, input_size, *, batch_size, mask_channel=None, n_jobs=None,
+                  verbose=0):
     """Features of every cell of ``data``, prepared and predicted ``TRANSFORM_BLOCK`` cells at a time.
 
     Parameters
@@ -59,6 +60,8 @@ def cell_features(extractor, data, channel_order, input_size, *, batch_size, n_j
         The network's input channels, protein first.
     input_size : int
     batch_size : int
+    mask_channel : int, optional
+        Keep only each crop's central cell, found in this network channel.
     n_jobs : int, optional
     verbose : int, default=0
 
@@ -72,7 +75,8 @@ def cell_features(extractor, data, channel_order, input_size, *, batch_size, n_j
     with tqdm(total=data.n_cells, disable=not verbose, desc="features", unit="cell") as bar:
         start = 0
         for block in data.blocks(TRANSFORM_BLOCK):
-            crops = prepare_crop_stacks(block, input_size, channel_order, n_jobs=n_jobs, chunk_size=PREPARE_CHUNK)
+            crops = prepare_crop_stacks(block, input_size, channel_order, mask_channel=mask_channel, n_jobs=n_jobs,
+                                        chunk_size=PREPARE_CHUNK)
             for offset in range(0, len(crops), step):
                 part = crops[offset:offset + step]
                 features[start:start + len(part)] = predict(extractor, part, batch_size)

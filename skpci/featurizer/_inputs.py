@@ -57,7 +57,7 @@ class CropInput:
         """Pairing group of every cell, as integer codes."""
         raise NotImplementedError
 
-    def training_crops(self, size, channel_order, *, block_bytes=STORE_BLOCK_BYTES, n_jobs=None):
+    def training_crops(self, size, channel_order, *, block_bytes=STORE_BLOCK_BYTES, mask_channel=None, n_jobs=None):
         """Where training gathers batches from: a :class:`MemoryCrops` or :class:`StoreCrops`."""
         raise NotImplementedError
 
@@ -130,8 +130,9 @@ class MemoryInput(CropInput):
             )
         return self._codes
 
-    def training_crops(self, size, channel_order, *, block_bytes=STORE_BLOCK_BYTES, n_jobs=None):
-        return MemoryCrops(self._stacks, self.group_codes(), size, channel_order, n_jobs=n_jobs)
+    def training_crops(self, size, channel_order, *, block_bytes=STORE_BLOCK_BYTES, mask_channel=None, n_jobs=None):
+        return MemoryCrops(self._stacks, self.group_codes(), size, channel_order, mask_channel=mask_channel,
+                           n_jobs=n_jobs)
 
     def fingerprint(self):
         return joblib.hash((self._stacks, self.group_codes()))
@@ -186,9 +187,9 @@ class StoreInput(CropInput):
     def group_codes(self):
         return encode_groups(self.store.cells["group"].to_numpy(dtype=str), self.n_cells)
 
-    def training_crops(self, size, channel_order, *, block_bytes=STORE_BLOCK_BYTES, n_jobs=None):
+    def training_crops(self, size, channel_order, *, block_bytes=STORE_BLOCK_BYTES, mask_channel=None, n_jobs=None):
         return StoreCrops(self.store, self.group_codes(), size, channel_order, block_bytes=block_bytes,
-                          n_jobs=n_jobs)
+                          mask_channel=mask_channel, n_jobs=n_jobs)
 
     def fingerprint(self):
         return self.store.fingerprint()

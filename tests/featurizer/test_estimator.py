@@ -180,6 +180,25 @@ def test_meanmax_pooling_gives_each_layer_its_max_then_its_mean_features(fitted_
     assert list(names[[0, 256, 512, 896]]) == ["conv2_1_max_0", "conv2_1_mean_0", "conv4_1_max_0", "conv4_1_mean_0"]
 
 
+def test_mask_neighbours_trains_and_featurizes_the_central_cell_outlined_by_the_first_marker(synthetic_crops):
+    from skpci.preprocessing import mask_background
+
+    bags = synthetic_crops.bags[:4]
+    # The first marker (cytosol, channel 2) outlines the cell; FAST lists the nucleus first.
+    params = dict(FAST, marker_channels=(2, 1), epochs=1, random_state=3)
+    masked_bags = [mask_background(bag, marker_channel=2) for bag in bags]
+    masking = PairedInpaintingFeaturizer(mask_neighbours=True, **params).fit(bags)
+    premasked = PairedInpaintingFeaturizer(**params).fit(masked_bags)
+    np.testing.assert_allclose(masking.history_["loss"], premasked.history_["loss"], rtol=1e-5)
+    cells = synthetic_crops.cells[:6]
+    np.testing.assert_allclose(masking.transform(cells), premasked.transform(mask_background(cells, 2)),
+                               rtol=1e-4, atol=1e-5)
+    assert not np.allclose(masking.transform(cells), premasked.transform(cells), rtol=1e-3)
+    np.testing.assert_allclose(masking.inpaint(cells, cells[::-1]),
+                               premasked.inpaint(mask_background(cells, 2), mask_background(cells[::-1], 2)),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_layer_can_change_after_fit_without_retraining(fitted_featurizer, synthetic_crops):
     model = fitted_featurizer.model_
     fitted_featurizer.set_params(layer="conv5_1")

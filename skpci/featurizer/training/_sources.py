@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ...preprocessing import check_crops, prepare_crop_stacks
+from ...preprocessing import check_crops, mask_background, prepare_crop_stacks
 
 #: Number of prepared blocks a store source keeps in memory (current, next, one spare).
 _CACHED_BLOCKS = 3
@@ -214,26 +214,30 @@ class MemoryCrops(_BlockSource):
         Network input size.
     channel_order : sequence of int
         The network's channels, protein first.
+    mask_channel : int, optional
+        Keep only each crop's central cell, found in this network channel
+        (see :func:`~skpci.preprocessing.mask_background`).
     n_jobs : int, optional
         Workers for resizing, when needed.
     prescale_bytes : int, default=256 MiB
     """
 
-    def __init__(self, stacks, codes, size, channel_order, *, n_jobs=None, prescale_bytes=256 * 2**20):
+    def __init__(self, stacks, codes, size, channel_order, *, mask_channel=None, n_jobs=None,
+                 prescale_bytes=256 * 2**20):
         self.codes = np.asarray(codes, dtype=np.int64)
         self.size = int(size)
         self.n_channels = len(channel_order)
         prescaled_bytes = sum(len(stack) for stack in stacks) * size * size * len(channel_order) * 4
         self.scaled = prescaled_bytes <= prescale_bytes
         if self.scaled:
-            prepared = prepare_crop_stacks(stacks, size, channel_order, n_jobs=n_jobs)
+            prepared = prepare_crop_stacks(stacks, size, channel_order, mask_channel=mask_channel, n_jobs=n_jobs)
             self._pieces = [_Piece(prepared, scaled=True)]
-        elif all(stack.shape[1:3] == (size, size) for stack in stacks):
+        elif mask_channel is None and all(stack.shape[1:3] == (size, size) for stack in stacks):
             n_channels_in = stacks[0].shape[-1]
             select = None if list(channel_order) == list(range(n_channels_in)) else list(channel_order)
             self._pieces = [_Piece(stack, select) for stack in stacks if len(stack)]
         else:
-            prepared = prepare_crop_stacks(stacks, size, channel_order, n_jobs=n_jobs)
+            prepared = prepare_crop_stacks(stacks, size, channel_order, mask_channel=mask_channel, n_jobs=n_jobs)
             self._pieces = [_Piece(prepared.astype(np.float16))]
         self._piece_offsets = np.cumsum([0] + [len(p.crops) for p in self._pieces]).astype(np.int64)
         self.dtype = np.result_type(*[p.crops.dtype for p in self._pieces]) if self._pieces else np.float32
@@ -307,12 +311,16 @@ class StoreCrops(_BlockSource):
     block_bytes : int, default=STORE_BLOCK_BYTES
         Size of a block; with the prefetched next one, this bounds the crop
         memory of training.
+    mask_channel : int, optional
+        Keep only each crop's central cell, found in this network channel.
     n_jobs : int, optional
         Workers for resizing a block.
     """
 
-    def __init__(self, store, codes, size, channel_order, *, block_bytes=STORE_BLOCK_BYTES, n_jobs=None):
+    def __init__(self, store, codes, size, channel_order, *, block_bytes=STORE_BLOCK_BYTES, mask_channel=None,
+                 n_jobs=None):
         self.store = store
+        self.mask_channel = mask_channel
         self.codes = np.asarray(codes, dtype=np.int64)
         cell_bytes = int(np.prod(store.crop_shape)) * store.dtype.itemsize
         self.bounds = self._piece_offsets = group_blocks(self.codes, cell_bytes, block_bytes)
@@ -339,8 +347,10 @@ class StoreCrops(_BlockSource):
     def _read_block(self, index):
         crops = self.store.read(self.bounds[index], self.bounds[index + 1])
         if not self._resize:
-            return _Piece(crops[..., self.channel_order])
-        prepared = prepare_crop_stacks([crops], self.size, self.channel_order, n_jobs=self.n_jobs)
+            selected = crops[..., self.channel_order]
+            return _Piece(selected if self.mask_channel is None else mask_background(selected, self.mask_channel))
+        prepared = prepare_crop_stacks([crops], self.size, self.channel_order, mask_channel=self.mask_channel,
+                                       n_jobs=self.n_jobs)
         return _Piece(prepared.astype(np.float16))
 
     def prefetch(self, index):

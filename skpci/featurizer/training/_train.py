@@ -31,6 +31,7 @@ class TrainingSettings:
     beta_1: float = 0.5
     rotations: bool = False
     protein_jitter: float = 0.0
+    mask_channel: int | None = None
     min_group_size: int = 2
     precision: str = "float32"
     block_bytes: int = STORE_BLOCK_BYTES
@@ -39,8 +40,9 @@ class TrainingSettings:
         for name, kind in (("epochs", int), ("batch_size", int), ("learning_rate", float), ("beta_1", float),
                            ("rotations", bool), ("protein_jitter", float), ("min_group_size", int), ("precision", str)):
             object.__setattr__(self, name, kind(getattr(self, name)))
-        if self.block_bytes is not None:
-            object.__setattr__(self, "block_bytes", int(self.block_bytes))
+        for name in ("block_bytes", "mask_channel"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
 
 
 def train_weights(crops, channel_order, initial_weights, architecture, settings, *, seed, data_key=None,
@@ -86,7 +88,7 @@ def train_weights(crops, channel_order, initial_weights, architecture, settings,
     """
     block_bytes = STORE_BLOCK_BYTES if settings.block_bytes is None else settings.block_bytes
     source = crops.training_crops(architecture.input_size, channel_order, block_bytes=block_bytes,
-                                  n_jobs=n_jobs)
+                                  mask_channel=settings.mask_channel, n_jobs=n_jobs)
     try:
         scope, n_devices = distribution_scope(devices)
         batches = PairBatches(source, architecture.n_protein_channels, settings.batch_size, seed,

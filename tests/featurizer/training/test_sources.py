@@ -60,3 +60,38 @@ def test_batches_scaled_on_the_fly_equal_prescaled_ones(dtype):
     np.testing.assert_array_equal(prescaled.gather(cells, flips), expected)
     np.testing.assert_array_equal(on_the_fly.gather(cells, flips), expected)
     assert on_the_fly.dtype == dtype  # crops stay in their own dtype
+
+
+def _cells_with_neighbours(n=12, size=16, seed=4):
+    """Crops whose channel 1 shows a bright central blob and a neighbour in a corner."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[:size, :size]
+    centre = (rows - size / 2) ** 2 + (cols - size / 2) ** 2 < (size / 4) ** 2
+    corner = (rows - 2) ** 2 + (cols - 2) ** 2 < 4
+    crops = rng.integers(0, 50, (n, size, size, 3)).astype(np.uint16)
+    crops[:, centre, 1] += 1000
+    crops[:, corner, 1] += 1000
+    crops[:, corner, 0] += 3000  # the neighbour's protein is what masking must remove
+    return crops, corner
+
+
+def test_every_training_source_masks_the_neighbours_alike(tmp_path):
+    from skpci.preprocessing import mask_background
+
+    crops, corner = _cells_with_neighbours()
+    codes = np.repeat(np.arange(3), 4)
+    order = [0, 2, 1]  # the outlining marker is network channel 2
+    expected = minmax_scale_crops(mask_background(crops[..., order], 2).astype(np.float32))
+    assert expected[:, corner, 0].max() == 0 and expected[..., 0].max() > 0
+    cells, identity = np.arange(12), np.zeros(12, dtype=int)
+    store = CropStore.create(tmp_path / "cells")
+    store.append([crops[:4], crops[4:8], crops[8:]], names=["a", "b", "c"], groups=["a", "b", "c"])
+    sources = {
+        "memory, prescaled": MemoryCrops([crops], codes, 16, order, mask_channel=2),
+        "memory, per batch": MemoryCrops([crops], codes, 16, order, mask_channel=2, prescale_bytes=0),
+        "store": StoreCrops(store, codes, 16, order, mask_channel=2),
+    }
+    for name, source in sources.items():
+        np.testing.assert_allclose(source.gather(cells, identity), expected, atol=1e-3, err_msg=name)
+    resized = StoreCrops(store, codes, 8, order, mask_channel=2).gather(cells, identity)
+    assert resized.shape == (12, 8, 8, 3) and resized[:, 0, 0, 0].max() == 0
