@@ -7,9 +7,9 @@
 * :mod:`._baselines`: reference features (brightness, raw pixels, hand-crafted).
 """
 
+from ..preprocessing import central_cell_mask, mask_background
 from ._baselines import HANDCRAFTED_NAMES, brightness_features, handcrafted_features, pixel_features
 from ._knn import benchmark_scores, knn_scores, layer_benchmark, layer_features
-from ..preprocessing import central_cell_mask, mask_background
 from ._probes import background_probe
 from ._retrieval import map_scores
 from ._spaces import FEATURE_SPACES, feature_space
