@@ -1,8 +1,8 @@
 """Recipe search on the real yeast crops: which training and read-out options give the best features?
 
 Each *training recipe* is a set of :class:`~skpci.PairedInpaintingFeaturizer`
-parameters (or, for ``central-cell``, crops with the neighbouring cells
-masked out for training and features alike). Each recipe is trained once per
+parameters (``central-cell`` trains with ``mask_neighbours=True``, which
+masks out the neighbouring cells). Each recipe is trained once per
 seed and saved under ``--cache``, so a rerun only scores. Every trained model
 is then read out every way a user can choose: each layer and conv3_1+conv4_1
 concatenated, max / mean / mean+max pooling, whole crops or the central cell
@@ -50,12 +50,12 @@ from skpci.network import FEATURE_LAYERS
 
 MITOCHONDRIAL = ("AAC1", "AAC3")
 
-#: Training recipes: featurizer parameters on top of the base, and whether crops are masked to the central cell.
+#: Training recipes: featurizer parameters on top of the base.
 RECIPES = {
     "flips": {},
     "rotations": {"rotations": True},
     "protein-jitter": {"protein_jitter": 0.5},
-    "central-cell": {"central_cell": True},
+    "central-cell": {"mask_neighbours": True},
     "rotations+jitter": {"rotations": True, "protein_jitter": 0.5},
     "30-epochs": {"epochs": 30},
 }
@@ -73,19 +73,21 @@ def model_path(recipe, seed, *, cache, input_size, epochs):
     return Path(cache) / f"{recipe}-{input_size}px-{epochs}ep-seed{seed}"
 
 
-def trained_model(recipe, seed, cells, groups, masked, *, cache, input_size, epochs, verbose):
-    """The featurizer of ``recipe`` and ``seed``: loaded from ``cache``, or trained and saved there."""
-    options = dict(RECIPES[recipe])
-    central_cell = options.pop("central_cell", False)
-    params = {**base_params(input_size, epochs, seed), **options}
+def trained_model(recipe, seed, cells, groups, *, cache, input_size, epochs, verbose):
+    """The featurizer of ``recipe`` and ``seed``: loaded from ``cache``, or trained and saved there.
+
+    Either way it reads crops as given (``mask_neighbours=False``): the read-outs choose whole or masked crops.
+    """
+    params = {**base_params(input_size, epochs, seed), **RECIPES[recipe]}
     path = model_path(recipe, seed, cache=cache, input_size=input_size, epochs=epochs)
     if path.exists():
-        return PairedInpaintingFeaturizer.from_pretrained(path, epochs=0).fit(cells[:1]), None
+        return PairedInpaintingFeaturizer.from_pretrained(path, epochs=0, mask_neighbours=False).fit(cells[:1]), None
     started = time.perf_counter()
     featurizer = PairedInpaintingFeaturizer(verbose=verbose, **params)
-    featurizer.fit(masked if central_cell else cells, groups=groups)
+    featurizer.fit(cells, groups=groups)
     seconds = time.perf_counter() - started
     featurizer.save_pretrained(path)
+    featurizer.set_params(mask_neighbours=False)
     print(f"{recipe} seed {seed}: trained in {seconds / 60:.1f} min, loss "
           f"{featurizer.history_['loss'][0]:.4f} -> {featurizer.history_['loss'][-1]:.4f}", flush=True)
     return featurizer, seconds
@@ -156,7 +158,7 @@ def main(data_dir, recipes, seeds, *, cache, output, input_size=32, epochs=15, w
             continue
         if score_only and not model_path(recipe, seed, cache=cache, input_size=input_size, epochs=epochs).exists():
             continue
-        featurizer, seconds = trained_model(recipe, seed, cells, groups, masked, cache=cache, input_size=input_size,
+        featurizer, seconds = trained_model(recipe, seed, cells, groups, cache=cache, input_size=input_size,
                                             epochs=epochs, verbose=verbose)
         untrained = PairedInpaintingFeaturizer(**base_params(input_size, 0, seed)).fit(cells)
         rows = []

@@ -516,6 +516,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             a model directory, or a Keras 2 ``.h5`` file.
         **params
             Override any constructor parameter (``layer``, channel roles...).
+            ``mask_neighbours`` defaults to what the model was trained with.
 
         Returns
         -------
@@ -535,6 +536,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             "input_size": info["architecture"].input_size,
             "epochs": 0,
             "weights": str(name_or_path),
+            # A model that saw only central cells in training is given only central cells.
+            "mask_neighbours": info.get("mask_neighbours", False),
         }
         return cls(**{**defaults, **params})
 

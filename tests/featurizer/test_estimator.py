@@ -180,7 +180,8 @@ def test_meanmax_pooling_gives_each_layer_its_max_then_its_mean_features(fitted_
     assert list(names[[0, 256, 512, 896]]) == ["conv2_1_max_0", "conv2_1_mean_0", "conv4_1_max_0", "conv4_1_mean_0"]
 
 
-def test_mask_neighbours_trains_and_featurizes_the_central_cell_outlined_by_the_first_marker(synthetic_crops):
+def test_mask_neighbours_trains_and_featurizes_the_central_cell_outlined_by_the_first_marker(synthetic_crops,
+                                                                                               tmp_path):
     from skpci.preprocessing import mask_background
 
     bags = synthetic_crops.bags[:4]
@@ -197,6 +198,12 @@ def test_mask_neighbours_trains_and_featurizes_the_central_cell_outlined_by_the_
     np.testing.assert_allclose(masking.inpaint(cells, cells[::-1]),
                                premasked.inpaint(mask_background(cells, 2), mask_background(cells[::-1], 2)),
                                rtol=1e-4, atol=1e-5)
+    # The saved model remembers it saw central cells only, and gives them the same features after loading.
+    masking.save_pretrained(tmp_path / "masked")
+    loaded = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "masked")
+    assert loaded.mask_neighbours is True
+    np.testing.assert_allclose(loaded.fit(cells).transform(cells), masking.transform(cells), rtol=1e-5, atol=1e-6)
+    assert PairedInpaintingFeaturizer.from_pretrained(tmp_path / "masked", mask_neighbours=False).mask_neighbours is False
 
 
 def test_layer_can_change_after_fit_without_retraining(fitted_featurizer, synthetic_crops):
