@@ -148,8 +148,11 @@ def _check_model_output(output, overwrite):
 
 def fit_command(crops, output, *, channels, protein, markers, group_by="folder", input_size=64, epochs=30,
                 batch_size=64, seed=0, checkpoint_dir=None, start_from=None, devices=None, n_jobs=None,
-                overwrite=False, min_group_size=2, verbose=1, echo=print):
-    """Train on a crop store or folder and save a model directory; returns its path."""
+                overwrite=False, min_group_size=2, recipe=None, verbose=1, echo=print):
+    """Train on a crop store or folder and save a model directory; returns its path.
+
+    ``recipe`` holds further featurizer parameters (``rotations``, ``protein_jitter``, ``mask_neighbours``).
+    """
     for option, names in (("--protein", protein), ("--markers", markers)):
         if not names:
             raise ValueError(f"{option} needs at least one channel name.")
@@ -175,6 +178,7 @@ def fit_command(crops, output, *, channels, protein, markers, group_by="folder",
         input_size=input_size,
         epochs=epochs, batch_size=batch_size, random_state=seed, checkpoint_dir=checkpoint_dir,
         weights=start_from, devices=devices, n_jobs=n_jobs, min_group_size=min_group_size, verbose=verbose,
+        **(recipe or {}),
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*left out of training")  # echoed below
@@ -202,7 +206,7 @@ def _epochs(n):
 
 
 def features_command(crops, model, output, *, layer="conv3_1", per="cell", channels=None, style="skpci", n_jobs=None,
-                     verbose=1, echo=print):
+                     pooling=None, verbose=1, echo=print):
     """Features of every cell (or mean per image or folder) of a crop store or folder: a table or an AnnData file.
 
     A crop folder's cells are labelled by their folder (``label``), as its layout implies (one protein
@@ -211,8 +215,9 @@ def features_command(crops, model, output, *, layer="conv3_1", per="cell", chann
     store = _open_store(crops)
     if store is None or str(output) != "store":
         _check_feature_output(output)
+    chosen = {"pooling": pooling} if pooling else {}
     featurizer = PairedInpaintingFeaturizer.from_pretrained(model, layer=layer.split(","), n_jobs=n_jobs,
-                                                            verbose=verbose)
+                                                            verbose=verbose, **chosen)
     if store is not None:
         if per == "folder":
             raise ValueError("A store gives features per cell or per image (--per cell or --per image).")

@@ -110,6 +110,13 @@ def _parser():
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--min-group-size", type=int, default=2,
                      help="leave out groups (images) with fewer cells; the authors used 5 for the HPA (default: 2)")
+    fit.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=None,
+                     help="augment with 90-degree rotations besides flips (default: the featurizer's)")
+    fit.add_argument("--protein-jitter", type=float, default=None, metavar="J",
+                     help="scale each source crop's protein by a random factor in [1-J, 1] (default: the featurizer's)")
+    fit.add_argument("--mask-neighbours", action=argparse.BooleanOptionalAction, default=None,
+                     help="keep only the central cell, outlined by the first marker, in training and features "
+                          "(default: the featurizer's)")
     fit.add_argument("--checkpoint-dir", help="save a checkpoint each epoch here; rerun to resume")
     fit.add_argument("--from-pretrained", help="start from these weights (name or path) and fine-tune")
     fit.add_argument("--devices", default=None,
@@ -130,6 +137,8 @@ def _parser():
                           help="table (.csv, .parquet) or AnnData file (.h5ad) to write; for a store also "
                                "'store' (into the store)")
     features.add_argument("--layer", default="conv3_1", help="layer(s), comma-separated (default: conv3_1)")
+    features.add_argument("--pooling", choices=("max", "mean", "meanmax"), default=None,
+                          help="pooling over space of each layer (default: the featurizer's)")
     features.add_argument("--per", choices=("cell", "image", "folder"), default="cell",
                           help="one row per cell, or the mean per image or folder (default: cell; "
                                "a store has cell or image)")
@@ -218,6 +227,11 @@ def _auto(kind):
     return parse
 
 
+def _given(**options):
+    """The options given on the command line (not None): the rest keep the featurizer's defaults."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def _names(text):
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
@@ -293,12 +307,15 @@ def main(argv=None):
                         checkpoint_dir=args.checkpoint_dir, start_from=args.from_pretrained, n_jobs=args.jobs,
                         devices=int(args.devices) if args.devices and args.devices.isdigit() else args.devices,
                         overwrite=args.overwrite, min_group_size=args.min_group_size,
+                        recipe=_given(rotations=args.rotations, protein_jitter=args.protein_jitter,
+                                      mask_neighbours=args.mask_neighbours),
                         verbose=0 if args.quiet else 1)
         elif args.command == "features":
             from ._commands import features_command
 
             features_command(args.crops, args.model, args.output, layer=args.layer, per=args.per,
                              channels=_names(args.channels), style=args.style, n_jobs=args.jobs,
+                             pooling=args.pooling,
                              verbose=0 if args.quiet else 1)
         elif args.command == "export-bioimageio":
             from ..formats import export_bioimageio

@@ -9,7 +9,6 @@ import pandas as pd
 from .._files import atomic_file
 from .._optional import require
 
-
 #: A feature name: layer, the pooling where a layer has two (``"meanmax"``), and unit.
 _FEATURE_NAME = re.compile(r"(?P<layer>.+?)_(?:(?P<pooling>max|mean)_)?(?P<unit>\d+)")
 

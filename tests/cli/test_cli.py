@@ -1,6 +1,7 @@
 """The installed ``skpci`` entry point, run as a user would."""
 
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -185,16 +186,20 @@ def test_segment_fit_and_features_on_a_crop_store(field_folder, tmp_path):
     assert again.returncode == 0 and "(0 new)" in again.stdout
 
     model = tmp_path / "model"
-    fit = _skpci("fit", str(store_path), "-o", str(model), "--protein", "protein", "--markers", "nucleus,cytosol",
-                 "--input-size", "16", "--epochs", "1", "--batch-size", "16", "--quiet")
+    fit = _skpci("fit", str(store_path), "-o", str(model), "--protein", "protein", "--markers", "cytosol,nucleus",
+                 "--input-size", "16", "--epochs", "1", "--batch-size", "16", "--rotations", "--protein-jitter", "0.3",
+                 "--mask-neighbours", "--quiet")
     assert fit.returncode == 0, fit.stderr
     assert f"{len(store)} cells of 4 fields" in fit.stdout
+    card = json.loads((model / "model_card.json").read_text())
+    assert card["training"]["rotations"] is True and card["training"]["protein_jitter"] == 0.3
+    assert card["training"]["mask_neighbours"] is True
 
     features = _skpci("features", str(store_path), "--model", str(model), "-o", str(tmp_path / "cells.parquet"),
-                      "--quiet")
+                      "--pooling", "meanmax", "--quiet")
     assert features.returncode == 0, features.stderr
     table = pd.read_parquet(tmp_path / "cells.parquet")
-    assert len(table) == len(store) and "conv3_1_383" in table.columns
+    assert len(table) == len(store) and {"conv3_1_max_383", "conv3_1_mean_0"} <= set(table.columns)
     assert set(table["label"]) == set(labels)
     inside = _skpci("features", str(store_path), "--model", str(model), "-o", "store", "--per", "image", "--quiet")
     assert inside.returncode == 0, inside.stderr
