@@ -104,7 +104,8 @@ def test_transform_checks_only_what_it_reads(fitted_featurizer, synthetic_crops)
 
 @pytest.mark.parametrize("form, accepted, rejected, text", [
     (Interval(Integral, 0, None), [0, 7, np.int64(3)], [-1, 2.0, True, "1"], "an integer >= 0"),
-    (Interval(Real, 0, 1, closed="left"), [0, 0.5, np.float32(0.9)], [1, -0.1, float("nan"), True], "a number in [0, 1)"),
+    (Interval(Real, 0, 1, closed="left"), [0, 0.5, np.float32(0.9)], [1, -0.1, float("nan"), True],
+     "a number in [0, 1)"),
     (Interval(Real, 0, None, closed="neither"), [1e-9, 3], [0, -1, float("inf")], "a positive number"),
     (Interval(Integral, 8, None, multiple_of=4), [8, 64], [10, 4, 64.0], "a multiple of 4 >= 8"),
     (Options(("max", "mean")), ["max", "mean"], ["MAX", None, 1], "one of ('max', 'mean')"),

@@ -203,7 +203,8 @@ def test_mask_neighbours_trains_and_featurizes_the_central_cell_outlined_by_the_
     loaded = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "masked")
     assert loaded.mask_neighbours is True
     np.testing.assert_allclose(loaded.fit(cells).transform(cells), masking.transform(cells), rtol=1e-5, atol=1e-6)
-    assert PairedInpaintingFeaturizer.from_pretrained(tmp_path / "masked", mask_neighbours=False).mask_neighbours is False
+    overridden = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "masked", mask_neighbours=False)
+    assert overridden.mask_neighbours is False
 
 
 def test_layer_can_change_after_fit_without_retraining(fitted_featurizer, synthetic_crops):
