@@ -46,7 +46,6 @@ from skpci.evaluation import (
     pixel_features,
 )
 from skpci.io import read_yeast_crops
-from skpci.network import FEATURE_LAYERS
 
 MITOCHONDRIAL = ("AAC1", "AAC3")
 
@@ -59,7 +58,9 @@ RECIPES = {
     "rotations+jitter": {"rotations": True, "protein_jitter": 0.5},
     "30-epochs": {"epochs": 30},
 }
-READ_OUT_LAYERS = {**{layer: [layer] for layer in FEATURE_LAYERS}, "conv3_1+conv4_1": ["conv3_1", "conv4_1"]}
+#: Layers read out (conv1_1 and conv5_1 never came first in earlier runs), alone and concatenated.
+READ_OUT_LAYERS = {"conv2_1": ["conv2_1"], "conv3_1": ["conv3_1"], "conv4_1": ["conv4_1"],
+                   "conv3_1+conv4_1": ["conv3_1", "conv4_1"]}
 POOLINGS = ("max", "mean", "meanmax")
 
 
@@ -95,7 +96,7 @@ def trained_model(recipe, seed, cells, groups, *, cache, input_size, epochs, ver
 
 def network_features(featurizer, crops):
     """Every read-out of one network: {(layers name, pooling): features}; mean+max is both, side by side."""
-    all_layers = list(FEATURE_LAYERS)
+    all_layers = sorted({layer for layers in READ_OUT_LAYERS.values() for layer in layers})
     pooled = {}
     for pooling in ("max", "mean"):
         featurizer.set_params(layer=all_layers, pooling=pooling)
@@ -153,35 +154,52 @@ def main(data_dir, recipes, seeds, *, cache, output, input_size=32, epochs=15, w
                                  "layer": "-", "pooling": "-", **row})
         write(rows)
         print("baselines scored", flush=True)
-    for recipe, seed in itertools.product(recipes, seeds):
+    # The untrained network of a seed is the same for every recipe: scored once, as recipe "untrained".
+    for recipe, seed in itertools.product(["untrained", *recipes], seeds):
         if (recipe, seed) in finished:
             continue
-        if score_only and not model_path(recipe, seed, cache=cache, input_size=input_size, epochs=epochs).exists():
+        if recipe == "untrained":
+            network, seconds = PairedInpaintingFeaturizer(**base_params(input_size, 0, seed)).fit(cells), None
+        elif score_only and not model_path(recipe, seed, cache=cache, input_size=input_size, epochs=epochs).exists():
             continue
-        featurizer, seconds = trained_model(recipe, seed, cells, groups, cache=cache, input_size=input_size,
-                                            epochs=epochs, verbose=verbose)
-        untrained = PairedInpaintingFeaturizer(**base_params(input_size, 0, seed)).fit(cells)
+        else:
+            network, seconds = trained_model(recipe, seed, cells, groups, cache=cache, input_size=input_size,
+                                             epochs=epochs, verbose=verbose)
         rows = []
-        for name, network in (("trained", featurizer), ("untrained", untrained)):
-            for input_name, crops in inputs.items():
-                for (layer, pooling), features in network_features(network, crops).items():
-                    for row in score_rows(features, tasks, fields, with_map=with_map and pooling != "mean"):
-                        rows.append({"recipe": recipe, "seed": seed, "features": name, "input": input_name,
-                                     "layer": layer, "pooling": pooling, **row,
-                                     "training_minutes": seconds / 60 if seconds else np.nan,
-                                     "final_loss": (featurizer.history_["loss"] or [np.nan])[-1]})
+        for input_name, crops in inputs.items():
+            for (layer, pooling), features in network_features(network, crops).items():
+                for row in score_rows(features, tasks, fields, with_map=with_map and pooling != "mean"):
+                    rows.append({"recipe": recipe, "seed": seed, "features": "network", "input": input_name,
+                                 "layer": layer, "pooling": pooling, **row,
+                                 "training_minutes": seconds / 60 if seconds else np.nan,
+                                 "final_loss": (network.history_["loss"] or [np.nan])[-1]})
         write(rows)
         print(f"{recipe} seed {seed} scored", flush=True)
 
 
 def summary(output):
+    """One row per read-out: kNN accuracy and mAP of both tasks, as mean ± std over seeds (the seed count too)."""
     table = pd.read_csv(output)
-    keys = ["recipe", "features", "input", "layer", "pooling", "task", "space"]
-    grouped = table.groupby(keys, sort=False)
-    result = grouped[["accuracy", "map"]].agg(["mean", "std"])
-    result.columns = [f"{metric}_{stat}" for metric, stat in result.columns]
-    result["seeds"] = grouped.size()
-    return result.reset_index()
+    keys = ["recipe", "features", "input", "layer", "pooling", "space"]
+    grouped = table.groupby([*keys, "task"], sort=False)
+    stats = grouped[["accuracy", "map"]].agg(["mean", "std"])
+    stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
+    stats["seeds"] = grouped.size()
+    wide = stats.reset_index().pivot_table(index=keys, columns="task", sort=False, dropna=False,
+                                           values=["accuracy_mean", "accuracy_std", "map_mean", "map_std", "seeds"])
+    wide.columns = [f"{task}_{value}" for value, task in wide.columns]
+    return wide.reset_index()
+
+
+def formatted(wide):
+    """Mean ± std strings, as the docs show them."""
+    shown = wide[["recipe", "features", "input", "layer", "pooling", "space"]].copy()
+    for task in ("identity", "mitochondria"):
+        for metric in ("accuracy", "map"):
+            mean, std = wide[f"{task}_{metric}_mean"], wide[f"{task}_{metric}_std"].fillna(0)
+            shown[f"{task} {metric}"] = ["–" if np.isnan(m) else f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std)]
+    shown["seeds"] = wide["identity_seeds"].astype(int)
+    return shown
 
 
 if __name__ == "__main__":
@@ -200,7 +218,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.summary:
         pd.set_option("display.width", 200)
-        print(summary(args.summary).to_string(index=False))
+        print(formatted(summary(args.summary)).to_string(index=False))
     else:
         main(args.data, args.recipes, range(args.first_seed, args.first_seed + args.seeds), cache=args.cache,
              output=args.output, input_size=args.input_size, epochs=args.epochs, with_map=not args.no_map,

@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 
 from .. import pretrained
-from ..evaluation import benchmark_scores, brightness_features, handcrafted_features, layer_benchmark
+from ..evaluation import (
+    benchmark_scores,
+    brightness_features,
+    describe_shortfalls,
+    handcrafted_features,
+    layer_benchmark,
+    training_shortfalls,
+)
 from ..featurizer import PairedInpaintingFeaturizer
 from ..featurizer._features import write_features
 from ..formats import loaddata_fields, ome_channel_names
@@ -297,6 +304,9 @@ def benchmark_command(crops, model, *, channels=None, labels="folder", folds="im
          f"chance {1 / len(np.unique(y)):.3f}")
     echo(result.drop(columns="n_folds").round(3).to_string(index=False))
     echo(f"{UNTRAINED}: the model's architecture with random weights (seed {UNTRAINED_SEED}), not trained")
+    warning = describe_shortfalls(training_shortfalls(result, Path(str(model)).name, UNTRAINED))
+    if warning:
+        echo(warning)
     if result["map"].isna().all():
         echo("map: install copairs (pip install 'skpci[evaluation]') for the mean average precision of retrieval")
     else:

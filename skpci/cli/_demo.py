@@ -9,7 +9,14 @@ from sklearn.utils import Bunch
 
 from .._files import atomic_file
 from ..datasets import CHANNELS, make_cell_images
-from ..evaluation import benchmark_scores, brightness_features, layer_benchmark, layer_features
+from ..evaluation import (
+    benchmark_scores,
+    brightness_features,
+    describe_shortfalls,
+    layer_benchmark,
+    layer_features,
+    training_shortfalls,
+)
 from ..featurizer import PairedInpaintingFeaturizer
 from ..segmentation import CellSegmenter
 
@@ -76,6 +83,10 @@ def run_demo(*, n_images=42, epochs=0, input_size=32, random_state=0, verbose=1,
          + ("; mAP: mean average precision of retrieving same-class cells from other fields (copairs):"
             if table["map"].notna().any() else ":"))
     echo(format_table(table))
+    if epochs:  # the bundled model is known to beat its untrained twin
+        warning = describe_shortfalls(training_shortfalls(table, "paired inpainting", "untrained network"))
+        if warning:
+            echo(warning)
     if output is not None:
         _save_figures(output, featurizer, table, data, echo)
     echo(f"\nDone in {time.perf_counter() - started:.0f} s.")

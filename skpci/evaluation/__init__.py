@@ -9,7 +9,14 @@
 
 from ..preprocessing import central_cell_mask, mask_background
 from ._baselines import HANDCRAFTED_NAMES, brightness_features, handcrafted_features, pixel_features
-from ._knn import benchmark_scores, knn_scores, layer_benchmark, layer_features
+from ._knn import (
+    benchmark_scores,
+    describe_shortfalls,
+    knn_scores,
+    layer_benchmark,
+    layer_features,
+    training_shortfalls,
+)
 from ._probes import background_probe
 from ._retrieval import map_scores
 from ._spaces import FEATURE_SPACES, feature_space
@@ -20,6 +27,7 @@ __all__ = [
     "background_probe",
     "benchmark_scores",
     "brightness_features",
+    "describe_shortfalls",
     "central_cell_mask",
     "feature_space",
     "handcrafted_features",
@@ -29,4 +37,5 @@ __all__ = [
     "map_scores",
     "mask_background",
     "pixel_features",
+    "training_shortfalls",
 ]

@@ -142,6 +142,44 @@ def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, nam
     ])
 
 
+def training_shortfalls(table, trained, untrained, *, metric="accuracy"):
+    """Layers where trained features score no better than the same network untrained.
+
+    Random convolutional features are a strong baseline; a trained layer
+    that does not beat them adds nothing, which usually means too little
+    training (or a pretext task that does not fit the data).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows of :func:`layer_benchmark` for both feature sets (columns
+        ``features``, ``layer`` and ``metric``).
+    trained, untrained : str
+        Their names in the ``features`` column.
+    metric : str, default="accuracy"
+
+    Returns
+    -------
+    shortfalls : pandas.DataFrame
+        Columns ``layer``, ``trained``, ``untrained``: one row per layer
+        where the trained score is not higher (empty when training helped
+        at every layer).
+    """
+    scores = {name: table[table["features"] == name].set_index("layer")[metric] for name in (trained, untrained)}
+    both = pd.DataFrame({"trained": scores[trained], "untrained": scores[untrained]}).dropna()
+    return both[both["trained"] <= both["untrained"]].rename_axis("layer").reset_index()
+
+
+def describe_shortfalls(shortfalls):
+    """A sentence for :func:`training_shortfalls`' result, or None when there is none."""
+    if shortfalls.empty:
+        return None
+    pairs = "; ".join(f"{row.layer} {row.trained:.3f} vs {row.untrained:.3f}" for row in shortfalls.itertuples())
+    return (f"Warning: at {', '.join(shortfalls['layer'])} the trained features score no better than the untrained "
+            f"network ({pairs}). Training has not helped there yet: train longer (the paper trains 30 epochs) "
+            "or read out a layer where it did.")
+
+
 def benchmark_scores(features, labels, groups, *, n_neighbors=5, cv=None, retrieval=False, space="standardized"):
     """:func:`knn_scores`, plus the retrieval mAP (``map``) when ``retrieval`` (NaN without copairs)."""
     scores = knn_scores(features, labels, groups, n_neighbors=n_neighbors, cv=cv, space=space)

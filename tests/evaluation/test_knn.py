@@ -35,3 +35,18 @@ def test_layer_benchmark_has_a_row_per_layer_and_restores_the_layer(fitted_featu
     assert list(table["layer"]) == ["conv1_1", "conv3_1"]
     assert (table["accuracy"] > 1 / 7).all()
     assert fitted_featurizer.layer == "conv3_1"
+
+
+def test_training_shortfalls_name_the_layers_training_did_not_help():
+    import pandas as pd
+
+    from skpci.evaluation import describe_shortfalls, training_shortfalls
+
+    table = pd.DataFrame({"features": ["trained"] * 3 + ["untrained"] * 3 + ["brightness"],
+                          "layer": ["conv2_1", "conv3_1", "conv4_1"] * 2 + ["-"],
+                          "accuracy": [0.70, 0.497, 0.307, 0.60, 0.540, 0.307, 0.9]})
+    shortfalls = training_shortfalls(table, "trained", "untrained")
+    assert list(shortfalls["layer"]) == ["conv3_1", "conv4_1"]  # a tie counts: nothing was gained
+    message = describe_shortfalls(shortfalls)
+    assert "conv3_1, conv4_1" in message and "0.497 vs 0.540" in message and "train longer" in message
+    assert describe_shortfalls(training_shortfalls(table.iloc[[0, 3]], "trained", "untrained")) is None
