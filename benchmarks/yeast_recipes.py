@@ -207,16 +207,54 @@ def formatted(wide):
     shown = wide[["recipe", "features", "input", "layer", "pooling", "space"]].copy()
     for task in ("identity", "mitochondria"):
         for metric in ("accuracy", "map"):
-            mean, std = wide[f"{task}_{metric}_mean"], wide[f"{task}_{metric}_std"].fillna(0)
-            shown[f"{task} {metric}"] = ["–" if np.isnan(m) else f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std)]
+            mean, std = wide[f"{task}_{metric}_mean"], wide[f"{task}_{metric}_std"]
+            # One seed (or a deterministic baseline) has no spread to show.
+            shown[f"{task} {metric}"] = ["–" if np.isnan(m) else f"{m:.3f}" if np.isnan(s) else f"{m:.3f} ± {s:.3f}"
+                                         for m, s in zip(mean, std)]
     shown["seeds"] = wide["identity_seeds"].astype(int)
     return shown
+
+
+#: The library's defaults as a read-out: what a user gets without choosing.
+DEFAULT_READ_OUT = {"input": "whole crop", "layer": "conv3_1", "pooling": "max", "space": "standardized"}
+
+
+def markdown(wide):
+    """The tables of docs/benchmarks.md: recipes at the default read-out and at their best, read-outs, probe."""
+    shown = formatted(wide)
+    columns = ["identity accuracy", "identity map", "mitochondria accuracy", "mitochondria map", "seeds"]
+
+    def table(frame, keys):
+        header = [*keys, *columns]
+        lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        lines += ["| " + " | ".join(str(row[key]) for key in header) + " |" for _, row in frame.iterrows()]
+        return "\n".join(lines)
+
+    at_default = np.logical_and.reduce([shown[key] == value for key, value in DEFAULT_READ_OUT.items()])
+    networks = shown["recipe"] != "baselines"
+    parts = ["Recipes at the default read-out (conv3_1, max pooling, standardized, whole crop):",
+             table(shown[networks & at_default], ["recipe"])]
+    candidates = wide[networks & (wide["space"] != "whitened")]
+    best = candidates.sort_values("identity_accuracy_mean", ascending=False).groupby("recipe", sort=False).head(1)
+    parts += ["Each recipe's best read-out for identity (chosen on the same folds, so optimistic):",
+              table(shown.loc[best.index], ["recipe", "input", "layer", "pooling", "space"])]
+    flips = shown[(shown["recipe"].isin(["flips", "untrained"])) & (shown["input"] == "whole crop")
+                  & (shown["space"] != "whitened")]
+    parts += ["Read-outs of the base recipe and the untrained network (whole crop):",
+              table(flips, ["recipe", "layer", "pooling", "space"])]
+    probe = shown[(shown["space"] == "standardized") & ((networks & (shown["pooling"] == "max")
+                  & shown["layer"].isin(["conv2_1", "conv3_1", "conv4_1"])) | (shown["features"] == "hand-crafted"))]
+    parts += ["Background probe (max pooling, standardized):", table(probe, ["recipe", "features", "input", "layer"])]
+    baselines = shown[~networks & ~((shown["features"] == "brightness") & (shown["input"] == "central cell"))]
+    parts += ["Baselines:", table(baselines, ["features", "input", "space"])]
+    return "\n\n".join(parts)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("SKPCI_DATA_DIR"))
-    parser.add_argument("--recipes", nargs="+", default=["flips"], choices=list(RECIPES))
+    parser.add_argument("--recipes", nargs="*", default=["flips"], choices=list(RECIPES),
+                        help="training recipes (none: only the untrained network)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--input-size", type=int, default=32)
@@ -226,10 +264,12 @@ if __name__ == "__main__":
     parser.add_argument("--no-map", action="store_true")
     parser.add_argument("--score-only", action="store_true", help="score the models already in --cache, train none")
     parser.add_argument("--summary", metavar="CSV", help="print mean ± std over seeds of a finished run and exit")
+    parser.add_argument("--markdown", action="store_true", help="with --summary: the tables of docs/benchmarks.md")
     args = parser.parse_args()
     if args.summary:
         pd.set_option("display.width", 200)
-        print(formatted(summary(args.summary)).to_string(index=False))
+        wide = summary(args.summary)
+        print(markdown(wide) if args.markdown else formatted(wide).to_string(index=False))
     else:
         main(args.data, args.recipes, range(args.first_seed, args.first_seed + args.seeds), cache=args.cache,
              output=args.output, input_size=args.input_size, epochs=args.epochs, with_map=not args.no_map,
