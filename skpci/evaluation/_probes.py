@@ -38,8 +38,14 @@ def background_probe(featurizer, crops, labels, groups, *, marker_channel, layer
         only the central cell, and ``change`` (masked minus as is). A large
         change means the features (or the labels) lean on the neighbours.
     """
-    as_is = layer_features(featurizer, crops, layers)
-    masked = layer_features(featurizer, mask_background(crops, marker_channel), layers)
+    # A featurizer that masks by itself would see central cells both times.
+    masking = featurizer.get_params()["mask_neighbours"]
+    featurizer.set_params(mask_neighbours=False)
+    try:
+        as_is = layer_features(featurizer, crops, layers)
+        masked = layer_features(featurizer, mask_background(crops, marker_channel), layers)
+    finally:
+        featurizer.set_params(mask_neighbours=masking)
     rows = []
     for layer in layers:
         before = knn_scores(as_is[layer], labels, groups, n_neighbors=n_neighbors, cv=cv)["accuracy"]

@@ -140,8 +140,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         such a marker first. Features then describe the cell itself, not its
         neighbours (see :func:`skpci.evaluation.background_probe`).
     protein_jitter : float in [0, 1), default=0.0
-        Augment the brightness of the protein: each source crop's protein
-        channels are multiplied by a random factor in
+        Augment the brightness of the protein: each protein channel of each
+        source crop is multiplied by its own random factor in
         ``[1 - protein_jitter, 1]`` (after min-max scaling), as DINO4Cells
         and SubCell do, so features cannot lean on how bright the protein is.
     min_group_size : int, default=2
@@ -414,6 +414,15 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         card = None
         if self.weights is not None:
             card = pretrained.load_pretrained(model, self.weights, progress=bool(self.verbose))
+            trained_masked = bool(((card or {}).get("training") or {}).get("mask_neighbours", False))
+            if trained_masked != bool(self.mask_neighbours):
+                warnings.warn(
+                    f"The model {str(self.weights)!r} was trained with mask_neighbours={trained_masked}, but this "
+                    f"featurizer has mask_neighbours={bool(self.mask_neighbours)}: it will "
+                    f"{'see whole crops' if trained_masked else 'see only central cells'}, unlike in its training. "
+                    f"Set mask_neighbours={trained_masked} (from_pretrained does) unless this is what you want.",
+                    UserWarning, stacklevel=3,
+                )
         losses, initial_epoch, n_devices = [], 0, 1
         left_out = np.zeros(0, dtype=np.int64)
         if self.epochs > 0:
@@ -589,11 +598,12 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                 "final_loss": losses[-1] if losses else None,
                 "loss_history": losses,
                 "batch_size": self.batch_size,
-                "learning_rate": self.learning_rate,
-                "beta_1": self.beta_1,
-                "rotations": self.rotations,
-                "protein_jitter": self.protein_jitter,
-                "mask_neighbours": self.mask_neighbours,
+                # Plain Python numbers: NumPy scalars pass validation but not json.dumps.
+                "learning_rate": float(self.learning_rate),
+                "beta_1": float(self.beta_1),
+                "rotations": bool(self.rotations),
+                "protein_jitter": float(self.protein_jitter),
+                "mask_neighbours": bool(self.mask_neighbours),
                 "min_group_size": self.min_group_size,
                 "random_state": self.random_state if isinstance(self.random_state, int) else None,
                 "started_from": str(self.weights) if self.weights is not None else None,
@@ -714,7 +724,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             ``X``: the features (float32). ``obs``: the records of each row
             (image, group, label, centroid, source, name and the images'
             scalar metadata, as :meth:`write_features` writes them).
-            ``var``: one row per feature, with its ``layer`` and ``unit``;
+            ``var``: one row per feature, with its ``layer``, ``unit`` and ``pooling``;
             with several layers, ``adata[:, adata.var["layer"] == "conv4_1"]``
             is one of them. ``uns["skpci"]``: layers, pooling, rows and each
             layer's column range.

@@ -205,6 +205,21 @@ def test_mask_neighbours_trains_and_featurizes_the_central_cell_outlined_by_the_
     np.testing.assert_allclose(loaded.fit(cells).transform(cells), masking.transform(cells), rtol=1e-5, atol=1e-6)
     overridden = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "masked", mask_neighbours=False)
     assert overridden.mask_neighbours is False
+    with pytest.warns(UserWarning, match="trained with mask_neighbours=True.*see whole crops") as caught:
+        overridden.fit(cells)
+    assert caught[0].filename == __file__
+    # The probe compares masked and whole crops even for a featurizer that masks by itself.
+    from skpci.evaluation import background_probe, knn_scores
+
+    labels = np.arange(len(cells)) % 2
+    probe = background_probe(masking, cells, labels, np.arange(len(cells)) % 3, marker_channel=2,
+                             layers=["conv3_1"], n_neighbors=1)
+    assert masking.mask_neighbours is True and probe["change"].abs().iloc[0] >= 0
+    with pytest.warns(UserWarning, match="trained with mask_neighbours=True"):
+        whole = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "masked", mask_neighbours=False).fit(cells[:1])
+    np.testing.assert_allclose(
+        probe["accuracy"].iloc[0],
+        knn_scores(whole.transform(cells), labels, np.arange(len(cells)) % 3, n_neighbors=1)["accuracy"])
 
 
 def test_layer_can_change_after_fit_without_retraining(fitted_featurizer, synthetic_crops):
