@@ -502,11 +502,16 @@ class CropStore:
         with atomic_file(self.path / _SKIPPED) as temporary:
             temporary.write_text(json.dumps(updated, indent=2))
 
-    def feature_path(self, layers):
-        """Where this store keeps the features of ``layers``: ``<store>/features-<layers>.h5``."""
+    def feature_path(self, layers, pooling="max", central_cell=False):
+        """Where this store keeps features: ``<store>/features-<layers>[-<pooling>][-central-cell].h5``.
+
+        Max pooling of whole crops (the defaults) adds nothing to the name, so
+        other read-outs never replace those features.
+        """
         if not self.path.is_dir():
             raise ValueError("Features can be written into a store folder, not a single-file store; give a path.")
-        return self.path / f"features-{'+'.join(layers)}.h5"
+        suffix = ("" if pooling == "max" else f"-{pooling}") + ("-central-cell" if central_cell else "")
+        return self.path / f"features-{'+'.join(layers)}{suffix}.h5"
 
     def fingerprint(self):
         """A digest of the store's content: its shard files (name, size, modification time) and records.

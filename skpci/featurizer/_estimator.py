@@ -667,7 +667,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             an AnnData file (see :meth:`to_anndata`). ``.h5``: an HDF5 file of
             the features alone. ``None`` (a store only):
             ``features-<layers>.h5`` inside the store folder, aligned with its
-            cells. Written atomically.
+            cells (``features-conv3_1-meanmax-central-cell.h5`` for another
+            pooling or ``mask_neighbours``). Written atomically.
         groups : array-like of shape (n_cells,), optional
             With a stack of cells, the image of each cell (recorded, and used
             for ``per="image"``).
@@ -696,7 +697,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             raise ValueError(f"style must be one of {TABLE_STYLES}, got {style!r}.")
         data = as_crop_input(X, groups, channel_names=self.channel_names)
         layers = feature_layers(self.layer)
-        path = Path(data.feature_path(layers) if path is None else path)
+        path = Path(data.feature_path(layers, self.pooling, bool(self.mask_neighbours)) if path is None else path)
         if path.suffix.lower() not in FEATURE_FILE_SUFFIXES:
             raise ValueError("Features are written as .parquet or .csv (tables), .h5ad (AnnData) or .h5 (HDF5); "
                              f"got {path.name!r}.")

@@ -77,7 +77,7 @@ class CropInput:
         """Row of :meth:`image_records` of every cell."""
         raise NotImplementedError
 
-    def feature_path(self, layers):
+    def feature_path(self, layers, pooling="max", central_cell=False):
         """Where features go when no path is given."""
         raise ValueError("Give a path for the features: only a CropStore folder keeps them itself.")
 
@@ -210,8 +210,8 @@ class StoreInput(CropInput):
         records = self.store.images[["name", "group", "label", "n_cells"]].reset_index(drop=True)
         return records.join(scalar_metadata(self.store.images["metadata"], taken=set(records.columns)))
 
-    def feature_path(self, layers):
-        return self.store.feature_path(layers)
+    def feature_path(self, layers, pooling="max", central_cell=False):
+        return self.store.feature_path(layers, pooling, central_cell)
 
     def feature_file_attributes(self):
         return {"store_fingerprint": self.store.fingerprint()}

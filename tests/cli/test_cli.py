@@ -203,7 +203,7 @@ def test_segment_fit_and_features_on_a_crop_store(field_folder, tmp_path):
     assert set(table["label"]) == set(labels)
     inside = _skpci("features", str(store_path), "--model", str(model), "-o", "store", "--per", "image", "--quiet")
     assert inside.returncode == 0, inside.stderr
-    assert (store_path / "features-conv3_1.h5").is_file()
+    assert (store_path / "features-conv3_1-central-cell.h5").is_file()  # the model masks: a name of its own
 
     wrong = _skpci("segment", str(root), "-o", str(tmp_path / "s2"), "--channels", "protein,nucleus",
                    "--nuclear", "dapi", "--recursive")

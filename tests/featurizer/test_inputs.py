@@ -67,6 +67,13 @@ def test_write_features_to_tables_and_into_the_store(tmp_path, fitted_featurizer
         assert saved.attrs["layers"] == "conv3_1"
     with pytest.raises(FileExistsError):
         fitted_featurizer.write_features(store)
+    # Another read-out gets a file of its own instead of replacing (or refusing) the default's.
+    fitted_featurizer.set_params(pooling="meanmax")
+    try:
+        other = fitted_featurizer.write_features(store)
+    finally:
+        fitted_featurizer.set_params(pooling="max")
+    assert other.name == "features-conv3_1-meanmax.h5" and inside.is_file()
     assert CropStore(store.path).n_images == len(labels)  # a features file is not a shard
 
 
