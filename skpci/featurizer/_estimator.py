@@ -480,7 +480,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         settings = TrainingSettings(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             beta_1=self.beta_1, rotations=self.rotations, protein_jitter=self.protein_jitter,
-            mask_channel=architecture.n_protein_channels if self.mask_neighbours else None,
+            mask_channel=self._mask_channel(architecture),
             min_group_size=self.min_group_size, precision=self.precision,
             block_bytes=self.block_bytes if data.streamed else None,  # blocks matter only on disk
         )
@@ -649,9 +649,10 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                              self.architecture_.input_size, batch_size=self.batch_size,
                              mask_channel=self._mask_channel(), n_jobs=self.n_jobs, verbose=self.verbose)
 
-    def _mask_channel(self):
+    def _mask_channel(self, architecture=None):
         """The network channel that outlines the central cell (the first marker), or None without masking."""
-        return len(self.protein_channels_) if self.mask_neighbours else None
+        architecture = self.architecture_ if architecture is None else architecture
+        return architecture.n_protein_channels if self.mask_neighbours else None
 
     def write_features(self, X, path=None, *, groups=None, per="cell", style="skpci", overwrite=False):
         """Write the features of every cell (or image) with their records: a table, AnnData or HDF5.
