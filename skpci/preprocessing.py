@@ -186,7 +186,7 @@ def central_cell_mask(plane, *, sigma=1.0, dilate=1):
     return ndi.binary_dilation(mask, iterations=dilate) if dilate else mask
 
 
-def mask_background(crops, marker_channel, *, sigma=1.0, dilate=1):
+def mask_background(crops, marker_channel, *, sigma=1.0, dilate=1, n_jobs=None, chunk_size=256):
     """Crops with everything outside the central cell set to each channel's minimum in that crop.
 
     Parameters
@@ -196,6 +196,11 @@ def mask_background(crops, marker_channel, *, sigma=1.0, dilate=1):
         A channel that shows whole cells (cytosol, membrane), not only nuclei.
     sigma, dilate
         As for :func:`central_cell_mask`.
+    n_jobs : int, optional
+        Joblib workers for masking chunks of ``chunk_size`` crops; ``None``
+        means 1 unless a ``joblib.parallel_config`` says otherwise. The
+        result does not depend on ``n_jobs``.
+    chunk_size : int, default=256
 
     Returns
     -------
@@ -206,6 +211,14 @@ def mask_background(crops, marker_channel, *, sigma=1.0, dilate=1):
         raise ValueError(f"crops must be (n_cells, h, w, C), got shape {crops.shape}.")
     if not 0 <= marker_channel < crops.shape[-1]:
         raise ValueError(f"marker_channel={marker_channel}, but the crops have {crops.shape[-1]} channels.")
+    if n_jobs == 1 or len(crops) <= chunk_size:
+        return _mask_chunk(crops, marker_channel, sigma, dilate)
+    chunks = [crops[start:start + chunk_size] for start in range(0, len(crops), chunk_size)]
+    masked = workers(n_jobs=n_jobs)(delayed(_mask_chunk)(chunk, marker_channel, sigma, dilate) for chunk in chunks)
+    return np.concatenate(masked)
+
+
+def _mask_chunk(crops, marker_channel, sigma, dilate):
     masked = crops.copy()
     for index, crop in enumerate(crops):
         mask = central_cell_mask(crop[..., marker_channel], sigma=sigma, dilate=dilate)
@@ -235,7 +248,7 @@ def prepare_crops(crops, size, channel_order, mask_channel=None):
     """
     selected = np.asarray(crops)[..., list(channel_order)]
     if mask_channel is not None:
-        selected = mask_background(selected, mask_channel)
+        selected = mask_background(selected, mask_channel, n_jobs=1)  # callers parallelize over chunks
     return minmax_scale_crops(resize_crops(selected, size))
 
 

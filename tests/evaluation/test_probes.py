@@ -25,6 +25,16 @@ def test_only_the_central_cell_is_kept():
     np.testing.assert_allclose(masked[..., 1][neighbour], 0.1)  # set to the channel's minimum
 
 
+def test_masking_in_parallel_chunks_gives_the_serial_result():
+    crop, _, _ = _crop_with_a_neighbour()
+    rng = np.random.default_rng(0)
+    crops = crop[np.newaxis] * rng.uniform(0.5, 2.0, (10, 1, 1, 2)).astype(np.float32)
+    crops = np.stack([np.rot90(c, k) for k, c in zip(range(10), crops)])  # the neighbour moves around
+    serial = mask_background(crops, 1, n_jobs=1)
+    np.testing.assert_array_equal(mask_background(crops, 1, n_jobs=2, chunk_size=3), serial)
+    assert (serial != crops).any()
+
+
 def test_a_flat_marker_keeps_everything_and_bad_channels_are_refused():
     assert central_cell_mask(np.ones((8, 8))).all()
     with pytest.raises(ValueError, match="marker_channel=2, but the crops have 2 channels"):

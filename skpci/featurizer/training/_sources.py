@@ -314,7 +314,7 @@ class StoreCrops(_BlockSource):
     mask_channel : int, optional
         Keep only each crop's central cell, found in this network channel.
     n_jobs : int, optional
-        Workers for resizing a block.
+        Workers for resizing and masking a block.
     """
 
     def __init__(self, store, codes, size, channel_order, *, block_bytes=STORE_BLOCK_BYTES, mask_channel=None,
@@ -348,7 +348,9 @@ class StoreCrops(_BlockSource):
         crops = self.store.read(self.bounds[index], self.bounds[index + 1])
         if not self._resize:
             selected = crops[..., self.channel_order]
-            return _Piece(selected if self.mask_channel is None else mask_background(selected, self.mask_channel))
+            if self.mask_channel is not None:
+                selected = mask_background(selected, self.mask_channel, n_jobs=self.n_jobs)
+            return _Piece(selected)
         prepared = prepare_crop_stacks([crops], self.size, self.channel_order, mask_channel=self.mask_channel,
                                        n_jobs=self.n_jobs)
         return _Piece(prepared.astype(np.float16))

@@ -90,6 +90,7 @@ def test_every_training_source_masks_the_neighbours_alike(tmp_path):
         "memory, prescaled": MemoryCrops([crops], codes, 16, order, mask_channel=2),
         "memory, per batch": MemoryCrops([crops], codes, 16, order, mask_channel=2, prescale_bytes=0),
         "store": StoreCrops(store, codes, 16, order, mask_channel=2),
+        "store, two workers": StoreCrops(store, codes, 16, order, mask_channel=2, n_jobs=2),
     }
     for name, source in sources.items():
         np.testing.assert_allclose(source.gather(cells, identity), expected, atol=1e-3, err_msg=name)
