@@ -137,6 +137,8 @@ RANDOM_STATE = Predicate(
 PATH = Predicate(_is_path, "a path")
 MEMORY = Predicate(lambda value: _is_path(value) or callable(getattr(value, "cache", None)),
                    "a folder path or a joblib.Memory")
+CHANNEL = Predicate(lambda value: _is_channel(value) and (isinstance(value, str) or value >= 0),
+                    "a channel index (int >= 0) or name (str)")
 CHANNELS = Predicate(_is_channel_list, "a channel index (int) or name (str), or a tuple of them")
 CHANNEL_NAMES = Predicate(lambda value: isinstance(value, (list, tuple, np.ndarray))
                           and all(isinstance(v, str) for v in value),

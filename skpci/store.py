@@ -503,14 +503,18 @@ class CropStore:
             temporary.write_text(json.dumps(updated, indent=2))
 
     def feature_path(self, layers, pooling="max", central_cell=False):
-        """Where this store keeps features: ``<store>/features-<layers>[-<pooling>][-central-cell].h5``.
+        """Where this store keeps features: ``<store>/features-<layers>[-<pooling>][-central-cell[-<marker>]].h5``.
 
         Max pooling of whole crops (the defaults) adds nothing to the name, so
-        other read-outs never replace those features.
+        other read-outs never replace those features. ``central_cell`` is
+        False, True (cells outlined by the first marker) or the name of the
+        marker that outlined them.
         """
         if not self.path.is_dir():
             raise ValueError("Features can be written into a store folder, not a single-file store; give a path.")
-        suffix = ("" if pooling == "max" else f"-{pooling}") + ("-central-cell" if central_cell else "")
+        suffix = "" if pooling == "max" else f"-{pooling}"
+        if central_cell:
+            suffix += "-central-cell" + ("" if central_cell is True else f"-{_file_name_part(central_cell)}")
         return self.path / f"features-{'+'.join(layers)}{suffix}.h5"
 
     def fingerprint(self):
@@ -674,3 +678,8 @@ def write_feature_file(path, features, *, overwrite=False, **attributes):
         for key, value in attributes.items():
             out.attrs[key] = value
     return path
+
+
+def _file_name_part(name):
+    """``name`` made safe for a file name: anything but letters, digits, ``.``, ``_`` and ``-`` becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(name))

@@ -117,6 +117,10 @@ def _parser():
     fit.add_argument("--mask-neighbours", action=argparse.BooleanOptionalAction, default=None,
                      help="keep only the central cell, outlined by the first marker, in training and features "
                           "(default: the featurizer's)")
+    fit.add_argument("--mask-marker", default=None, metavar="NAME",
+                     help="the marker that outlines the central cell, one of --markers; it must show whole cells "
+                          "(cytosol, membrane, ER), not only nuclei. Implies --mask-neighbours "
+                          "(default: the first marker)")
     fit.add_argument("--checkpoint-dir", help="save a checkpoint each epoch here; rerun to resume")
     fit.add_argument("--from-pretrained", help="start from these weights (name or path) and fine-tune")
     fit.add_argument("--devices", default=None,
@@ -301,6 +305,10 @@ def main(argv=None):
         elif args.command == "fit":
             from ._commands import fit_command
 
+            if args.mask_marker and args.mask_neighbours is False:
+                raise ValueError("--mask-marker names the marker that outlines the central cell for masking; "
+                                 "drop --no-mask-neighbours, or drop --mask-marker.")
+
             fit_command(args.crops, args.output, channels=_names(args.channels), protein=_names(args.protein),
                         markers=_names(args.markers), group_by=args.group_by, input_size=args.input_size,
                         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
@@ -308,7 +316,8 @@ def main(argv=None):
                         devices=int(args.devices) if args.devices and args.devices.isdigit() else args.devices,
                         overwrite=args.overwrite, min_group_size=args.min_group_size,
                         recipe=_given(rotations=args.rotations, protein_jitter=args.protein_jitter,
-                                      mask_neighbours=args.mask_neighbours),
+                                      mask_neighbours=True if args.mask_marker else args.mask_neighbours,
+                                      mask_marker=args.mask_marker),
                         verbose=0 if args.quiet else 1)
         elif args.command == "features":
             from ._commands import features_command

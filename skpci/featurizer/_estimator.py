@@ -21,6 +21,7 @@ from .. import pretrained
 from .._optional import require
 from .._validation import (
     BOOLEAN,
+    CHANNEL,
     CHANNEL_MAP,
     CHANNEL_NAMES,
     CHANNELS,
@@ -135,10 +136,15 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
     mask_neighbours : bool, default=False
         Keep only the central cell of every crop, in training, features and
         inpainting alike: everything outside it is set to the crop's
-        minimum. The cell is outlined in the *first* marker channel, which
-        must show whole cells (cytosol, membrane), not only nuclei; list
-        such a marker first. Features then describe the cell itself, not its
-        neighbours (see :func:`skpci.evaluation.background_probe`).
+        minimum. The cell is outlined in the marker channel ``mask_marker``.
+        Features then describe the cell itself, not its neighbours (see
+        :func:`skpci.evaluation.background_probe`).
+    mask_marker : int, str or None, default=None
+        The marker channel (one of ``marker_channels``, by index or name)
+        that outlines the central cell when ``mask_neighbours`` is on. It
+        must show whole cells (cytosol, membrane, ER), not only nuclei.
+        ``None`` takes the first marker; for the Human Protein Atlas order
+        (nucleus, microtubules, ER) name the microtubules or ER channel.
     protein_jitter : float in [0, 1), default=0.0
         Augment the brightness of the protein: each protein channel of each
         source crop is multiplied by its own random factor in
@@ -292,6 +298,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         "rotations": [BOOLEAN],
         "protein_jitter": [Interval(Real, 0, 1, closed="left")],
         "mask_neighbours": [BOOLEAN],
+        "mask_marker": [CHANNEL, NONE],
         "min_group_size": [Interval(Integral, 2, None)],
         "weights": [PATH, NONE],
         "memory": [MEMORY, NONE],
@@ -311,8 +318,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         "random_state": "Pass an int seed: scikit-learn's check_random_state takes no numpy Generator.",
     }
     #: What ``transform`` reads; the rest shape training only.
-    _transform_params = ("layer", "pooling", "mask_neighbours", "aggregate", "batch_size", "channel_names",
-                         "channel_map", "n_jobs", "verbose")
+    _transform_params = ("layer", "pooling", "mask_neighbours", "mask_marker", "aggregate", "batch_size",
+                         "channel_names", "channel_map", "n_jobs", "verbose")
 
     def __init__(
         self,
@@ -332,6 +339,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         rotations=False,
         protein_jitter=0.0,
         mask_neighbours=False,
+        mask_marker=None,
         min_group_size=2,
         weights=None,
         memory=None,
@@ -358,6 +366,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         self.rotations = rotations
         self.protein_jitter = protein_jitter
         self.mask_neighbours = mask_neighbours
+        self.mask_marker = mask_marker
         self.min_group_size = min_group_size
         self.weights = weights
         self.memory = memory
@@ -408,27 +417,21 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                                        data_names=data.channel_names, n_data=data.n_channels,
                                        channel_map=self.channel_map)
         architecture = Architecture(len(protein), len(marker), self.input_size)
+        mask_channel = self._mask_channel(architecture, marker, model_names)  # a wrong mask_marker fails here
         rng = check_random_state(self.random_state)
         init_seed, pair_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
         model = build_inpainting_model(architecture, seed=init_seed)
         card = None
         if self.weights is not None:
             card = pretrained.load_pretrained(model, self.weights, progress=bool(self.verbose))
-            trained_masked = bool(((card or {}).get("training") or {}).get("mask_neighbours", False))
-            if trained_masked != bool(self.mask_neighbours):
-                warnings.warn(
-                    f"The model {str(self.weights)!r} was trained with mask_neighbours={trained_masked}, but this "
-                    f"featurizer has mask_neighbours={bool(self.mask_neighbours)}: it will "
-                    f"{'see whole crops' if trained_masked else 'see only central cells'}, unlike in its training. "
-                    f"Set mask_neighbours={trained_masked} (from_pretrained does) unless this is what you want.",
-                    UserWarning, stacklevel=3,
-                )
+            self._warn_if_masked_unlike_training(card, mask_channel, architecture, marker)
         losses, initial_epoch, n_devices = [], 0, 1
         left_out = np.zeros(0, dtype=np.int64)
         if self.epochs > 0:
             sizes = np.bincount(data.group_codes())
             left_out = sizes[(sizes > 0) & (sizes < self.min_group_size)]
-            losses, initial_epoch, n_devices = self._train(model, data, channel_order, architecture, pair_seed)
+            losses, initial_epoch, n_devices = self._train(model, data, channel_order, architecture, mask_channel,
+                                                           pair_seed)
 
         self.model_ = model
         self.architecture_ = architecture
@@ -475,12 +478,33 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                                channel_map=self.channel_map, data=name)
         return order, order[len(self.protein_channels_):]
 
-    def _train(self, model, data, channel_order, architecture, seed):
+    def _warn_if_masked_unlike_training(self, card, mask_channel, architecture, markers):
+        """Warn when the pretrained model saw its crops masked otherwise (or not at all) in training."""
+        training = (card or {}).get("training") or {}
+        trained_channel = None
+        if training.get("mask_neighbours", False):
+            trained_marker = training.get("mask_marker")
+            trained_channel = architecture.n_protein_channels + (
+                0 if trained_marker is None or trained_marker not in markers else list(markers).index(trained_marker))
+        if trained_channel == mask_channel:
+            return
+
+        def described(channel):
+            return "whole crops" if channel is None else f"only central cells, outlined by network channel {channel}"
+
+        warnings.warn(
+            f"The model {str(self.weights)!r} was trained on {described(trained_channel)}, but this featurizer "
+            f"gives it {described(mask_channel)}. Set mask_neighbours={trained_channel is not None} and "
+            "mask_marker as in training (from_pretrained does) unless this is what you want.",
+            UserWarning, stacklevel=4,
+        )
+
+    def _train(self, model, data, channel_order, architecture, mask_channel, seed):
         """Train ``model`` in place; return the losses, the epochs resumed and the device count."""
         settings = TrainingSettings(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             beta_1=self.beta_1, rotations=self.rotations, protein_jitter=self.protein_jitter,
-            mask_channel=self._mask_channel(architecture),
+            mask_channel=mask_channel,
             min_group_size=self.min_group_size, precision=self.precision,
             block_bytes=self.block_bytes if data.streamed else None,  # blocks matter only on disk
         )
@@ -525,7 +549,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             a model directory, or a Keras 2 ``.h5`` file.
         **params
             Override any constructor parameter (``layer``, channel roles...).
-            ``mask_neighbours`` defaults to what the model was trained with.
+            ``mask_neighbours`` and ``mask_marker`` default to what the model
+            was trained with.
 
         Returns
         -------
@@ -547,6 +572,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             "weights": str(name_or_path),
             # A model that saw only central cells in training is given only central cells.
             "mask_neighbours": info.get("mask_neighbours", False),
+            "mask_marker": info.get("mask_marker"),
         }
         return cls(**{**defaults, **params})
 
@@ -583,6 +609,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             getattr(self, "channel_names_", None) if channel_names is None else channel_names,
             self.n_channels_in_)
         losses = self.history_["loss"]
+        mask_channel = self._mask_channel()
         previous = (self.pretrained_card_ or {}).get("training")
         card = pretrained.make_card(
             architecture=self.architecture_,
@@ -604,6 +631,9 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                 "rotations": bool(self.rotations),
                 "protein_jitter": float(self.protein_jitter),
                 "mask_neighbours": bool(self.mask_neighbours),
+                # The model channel that outlined the cell (None: not masked).
+                "mask_marker": None if mask_channel is None
+                else self.marker_channels_[mask_channel - self.architecture_.n_protein_channels],
                 "min_group_size": self.min_group_size,
                 "random_state": self.random_state if isinstance(self.random_state, int) else None,
                 "started_from": str(self.weights) if self.weights is not None else None,
@@ -649,10 +679,42 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                              self.architecture_.input_size, batch_size=self.batch_size,
                              mask_channel=self._mask_channel(), n_jobs=self.n_jobs, verbose=self.verbose)
 
-    def _mask_channel(self, architecture=None):
-        """The network channel that outlines the central cell (the first marker), or None without masking."""
+    def _mask_channel(self, architecture=None, markers=None, names=None):
+        """The network channel that outlines the central cell (``mask_marker``), or None without masking.
+
+        ``markers`` are the model's marker channels (indices), ``names`` its channel names; both default
+        to the fitted ones.
+        """
+        if not self.mask_neighbours:
+            return None
         architecture = self.architecture_ if architecture is None else architecture
-        return architecture.n_protein_channels if self.mask_neighbours else None
+        markers = list(self.marker_channels_ if markers is None else markers)
+        names = getattr(self, "channel_names_", None) if names is None else names
+        channel = self.mask_marker
+        if channel is None:
+            return architecture.n_protein_channels
+        if isinstance(channel, str):
+            if names is None or channel not in names:
+                raise ValueError(
+                    f"mask_marker={channel!r} names a channel, but "
+                    + ("the channels have no names" if names is None else f"the channels are {list(names)}")
+                    + ": give one of marker_channels by index or by name.")
+            channel = list(names).index(channel)
+        if channel not in markers:
+            raise ValueError(
+                f"mask_marker={self.mask_marker!r} is not one of the marker channels {markers}: the central "
+                "cell is outlined in a marker channel. Give a marker that shows whole cells (cytosol, "
+                "membrane, ER), or add the channel to marker_channels.")
+        return architecture.n_protein_channels + markers.index(channel)
+
+    def _central_cell_label(self):
+        """For feature file names: False, True (outlined by the first marker) or the outlining marker's name."""
+        channel = self._mask_channel()
+        if channel is None or channel == self.architecture_.n_protein_channels:
+            return channel is not None
+        marker = self.marker_channels_[channel - self.architecture_.n_protein_channels]
+        names = getattr(self, "channel_names_", None)
+        return str(names[marker]) if names is not None else f"channel{marker}"
 
     def write_features(self, X, path=None, *, groups=None, per="cell", style="skpci", overwrite=False):
         """Write the features of every cell (or image) with their records: a table, AnnData or HDF5.
@@ -698,7 +760,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             raise ValueError(f"style must be one of {TABLE_STYLES}, got {style!r}.")
         data = as_crop_input(X, groups, channel_names=self.channel_names)
         layers = feature_layers(self.layer)
-        path = Path(data.feature_path(layers, self.pooling, bool(self.mask_neighbours)) if path is None else path)
+        path = Path(data.feature_path(layers, self.pooling, self._central_cell_label()) if path is None else path)
         if path.suffix.lower() not in FEATURE_FILE_SUFFIXES:
             raise ValueError("Features are written as .parquet or .csv (tables), .h5ad (AnnData) or .h5 (HDF5); "
                              f"got {path.name!r}.")
@@ -829,9 +891,14 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                                               mask_channel=self._mask_channel()),
             TARGET_MARKER_INPUT: prepare_crop_stacks(target.stacks(), self.architecture_.input_size,
                                                      self._data_channels(target, "target_cells")[1],
-                                                     mask_channel=None if self._mask_channel() is None else 0),
+                                                     mask_channel=self._target_mask_channel()),
         }
         return predict(self.model_, inputs, self.batch_size)
+
+    def _target_mask_channel(self):
+        """Where the outlining marker sits among the target's (marker-only) channels, or None."""
+        channel = self._mask_channel()
+        return None if channel is None else channel - self.architecture_.n_protein_channels
 
     def score(self, X, y=None, groups=None):
         """Negative inpainting MSE on freshly sampled pairs (higher is better).

@@ -150,7 +150,8 @@ def _describe_card(card):
             "marker_channels": tuple(channels["marker_channels"]),
             "n_channels_in": channels.get("n_channels_in", len(names) if names else None),
             "channel_names": tuple(names) if names else None,
-            "mask_neighbours": bool((card.get("training") or {}).get("mask_neighbours", False))}
+            "mask_neighbours": bool((card.get("training") or {}).get("mask_neighbours", False)),
+            "mask_marker": (card.get("training") or {}).get("mask_marker")}
 
 
 def load_weights_into(model, resolved):

@@ -186,14 +186,14 @@ def test_segment_fit_and_features_on_a_crop_store(field_folder, tmp_path):
     assert again.returncode == 0 and "(0 new)" in again.stdout
 
     model = tmp_path / "model"
-    fit = _skpci("fit", str(store_path), "-o", str(model), "--protein", "protein", "--markers", "cytosol,nucleus",
+    fit = _skpci("fit", str(store_path), "-o", str(model), "--protein", "protein", "--markers", "nucleus,cytosol",
                  "--input-size", "16", "--epochs", "1", "--batch-size", "16", "--rotations", "--protein-jitter", "0.3",
-                 "--mask-neighbours", "--quiet")
+                 "--mask-neighbours", "--mask-marker", "cytosol", "--quiet")
     assert fit.returncode == 0, fit.stderr
     assert f"{len(store)} cells of 4 fields" in fit.stdout
     card = json.loads((model / "model_card.json").read_text())
     assert card["training"]["rotations"] is True and card["training"]["protein_jitter"] == 0.3
-    assert card["training"]["mask_neighbours"] is True
+    assert card["training"]["mask_neighbours"] is True and card["training"]["mask_marker"] == 2  # cytosol
 
     features = _skpci("features", str(store_path), "--model", str(model), "-o", str(tmp_path / "cells.parquet"),
                       "--pooling", "meanmax", "--quiet")
@@ -203,7 +203,10 @@ def test_segment_fit_and_features_on_a_crop_store(field_folder, tmp_path):
     assert set(table["label"]) == set(labels)
     inside = _skpci("features", str(store_path), "--model", str(model), "-o", "store", "--per", "image", "--quiet")
     assert inside.returncode == 0, inside.stderr
-    assert (store_path / "features-conv3_1-central-cell.h5").is_file()  # the model masks: a name of its own
+    assert (store_path / "features-conv3_1-central-cell-cytosol.h5").is_file()  # the model masks: a name of its own
+    clash = _skpci("fit", str(store_path), "-o", str(tmp_path / "m2"), "--protein", "protein", "--markers",
+                   "nucleus,cytosol", "--mask-marker", "cytosol", "--no-mask-neighbours", "--quiet")
+    assert clash.returncode == 1 and "drop --no-mask-neighbours" in clash.stderr
 
     wrong = _skpci("segment", str(root), "-o", str(tmp_path / "s2"), "--channels", "protein,nucleus",
                    "--nuclear", "dapi", "--recursive")

@@ -1,5 +1,6 @@
 """PairedInpaintingFeaturizer: training, features, pickling, parameters, errors."""
 
+import json
 import pickle
 import random
 
@@ -205,7 +206,7 @@ def test_mask_neighbours_trains_and_featurizes_the_central_cell_outlined_by_the_
     np.testing.assert_allclose(loaded.fit(cells).transform(cells), masking.transform(cells), rtol=1e-5, atol=1e-6)
     overridden = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "masked", mask_neighbours=False)
     assert overridden.mask_neighbours is False
-    with pytest.warns(UserWarning, match="trained with mask_neighbours=True.*see whole crops") as caught:
+    with pytest.warns(UserWarning, match="trained on only central cells.*gives it whole crops") as caught:
         overridden.fit(cells)
     assert caught[0].filename == __file__
     # The probe compares masked and whole crops even for a featurizer that masks by itself.
@@ -215,11 +216,54 @@ def test_mask_neighbours_trains_and_featurizes_the_central_cell_outlined_by_the_
     probe = background_probe(masking, cells, labels, np.arange(len(cells)) % 3, marker_channel=2,
                              layers=["conv3_1"], n_neighbors=1)
     assert masking.mask_neighbours is True and probe["change"].abs().iloc[0] >= 0
-    with pytest.warns(UserWarning, match="trained with mask_neighbours=True"):
+    with pytest.warns(UserWarning, match="trained on only central cells"):
         whole = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "masked", mask_neighbours=False).fit(cells[:1])
     np.testing.assert_allclose(
         probe["accuracy"].iloc[0],
         knn_scores(whole.transform(cells), labels, np.arange(len(cells)) % 3, n_neighbors=1)["accuracy"])
+
+
+def test_mask_marker_outlines_the_central_cell_in_another_marker(synthetic_crops, tmp_path):
+    from skpci import CropStore
+    from skpci.preprocessing import mask_background
+
+    bags, cells = synthetic_crops.bags[:4], synthetic_crops.cells[:6]
+    names = ["protein", "nucleus", "cytosol"]
+    # Nucleus first, as in the Human Protein Atlas: the cytosol (channel 2) must outline the cell.
+    params = dict(FAST, epochs=1, random_state=3, channel_names=names)
+    by_name = PairedInpaintingFeaturizer(mask_neighbours=True, mask_marker="cytosol", **params).fit(bags)
+    premasked = PairedInpaintingFeaturizer(**params).fit([mask_background(bag, 2) for bag in bags])
+    np.testing.assert_allclose(by_name.history_["loss"], premasked.history_["loss"], rtol=1e-5)
+    np.testing.assert_allclose(by_name.transform(cells), premasked.transform(mask_background(cells, 2)),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(by_name.inpaint(cells, cells[::-1]),
+                               premasked.inpaint(mask_background(cells, 2), mask_background(cells[::-1], 2)),
+                               rtol=1e-4, atol=1e-5)
+    by_index = PairedInpaintingFeaturizer(mask_neighbours=True, mask_marker=2, **params).fit(bags)
+    np.testing.assert_allclose(by_index.transform(cells), by_name.transform(cells), rtol=1e-5, atol=1e-6)
+    first_marker = PairedInpaintingFeaturizer(mask_neighbours=True, **params).fit(bags)
+    assert not np.allclose(first_marker.transform(cells), by_name.transform(cells), rtol=1e-3)
+
+    by_name.save_pretrained(tmp_path / "model")
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["training"]["mask_neighbours"] is True and card["training"]["mask_marker"] == 2
+    loaded = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "model")
+    assert (loaded.mask_neighbours, loaded.mask_marker) == (True, 2)
+    np.testing.assert_allclose(loaded.fit(cells).transform(cells), by_name.transform(cells), rtol=1e-5, atol=1e-6)
+    with pytest.warns(UserWarning, match="outlined by network channel 2, but this featurizer gives it only "
+                                         "central cells, outlined by network channel 1"):
+        PairedInpaintingFeaturizer.from_pretrained(tmp_path / "model", mask_marker=None).fit(cells)
+
+    store = CropStore.create(tmp_path / "cells", channel_names=names)
+    store.append(bags, names=["a", "b", "c", "d"], groups=["a", "b", "c", "d"])
+    written = by_name.write_features(store)
+    assert written.name == "features-conv3_1-central-cell-cytosol.h5"
+    assert first_marker.write_features(store).name == "features-conv3_1-central-cell.h5"
+
+    for marker, message in ((0, r"mask_marker=0 is not one of the marker channels \[1, 2\]"),
+                            ("dapi", r"mask_marker='dapi' names a channel, but the channels are \['protein'")):
+        with pytest.raises(ValueError, match=message):
+            PairedInpaintingFeaturizer(mask_neighbours=True, mask_marker=marker, **params).fit(bags)
 
 
 def test_layer_can_change_after_fit_without_retraining(fitted_featurizer, synthetic_crops):
