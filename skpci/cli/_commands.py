@@ -24,6 +24,7 @@ from ..featurizer import PairedInpaintingFeaturizer
 from ..featurizer._features import write_features
 from ..formats import loaddata_fields, ome_channel_names
 from ..io import bags_by, list_fields, read_cell_crops
+from ..preprocessing import mask_background
 from ..segmentation import CellSegmenter
 from ..store import CropStore
 
@@ -293,7 +294,9 @@ def benchmark_command(crops, model, *, channels=None, labels="folder", folds="im
     # The same network untrained: what training added over random convolutional features.
     untrained = layer_benchmark(_untrained(featurizer, X), X, y, groups, name=UNTRAINED, retrieval=True, **chosen)
     cells = store.read() if store is not None else X  # the baselines work in memory
-    protein, _ = featurizer.input_channels(X)
+    protein, markers = featurizer.input_channels(X)
+    if featurizer.mask_neighbours:  # compare like with like: the baselines see the central cells the model sees
+        cells = mask_background(cells, markers[featurizer._target_mask_channel()], n_jobs=n_jobs)
     result = pd.concat([features, untrained, pd.DataFrame([
         {"features": "hand-crafted", "layer": "-",
          **benchmark_scores(handcrafted_features(cells, protein, n_jobs=n_jobs), y, groups, retrieval=True)},
@@ -304,6 +307,8 @@ def benchmark_command(crops, model, *, channels=None, labels="folder", folds="im
          f"chance {1 / len(np.unique(y)):.3f}")
     echo(result.drop(columns="n_folds").round(3).to_string(index=False))
     echo(f"{UNTRAINED}: the model's architecture with random weights (seed {UNTRAINED_SEED}), not trained")
+    if featurizer.mask_neighbours:
+        echo("the model keeps only each crop's central cell (mask_neighbours); so do the baselines")
     warning = describe_shortfalls(training_shortfalls(result, Path(str(model)).name, UNTRAINED))
     if warning:
         echo(warning)

@@ -54,3 +54,23 @@ def test_untrained_twin_has_seeded_random_weights_and_leaves_the_model_alone():
     np.testing.assert_array_equal(twin.transform(cells), again.transform(cells))
     assert not np.allclose(twin.transform(cells), before)
     np.testing.assert_array_equal(featurizer.transform(cells), before)
+
+
+def test_benchmark_of_a_masking_model_masks_the_baselines_too(crop_folder, tmp_path):
+    from skpci.evaluation import benchmark_scores, handcrafted_features
+    from skpci.io import read_cell_crops
+    from skpci.preprocessing import mask_background
+
+    root, _ = crop_folder
+    fit_command(root, tmp_path / "model", channels=list(CHANNELS), protein=["protein"], markers=["nucleus", "cytosol"],
+                group_by="image", input_size=16, epochs=1, batch_size=16, verbose=0, echo=lambda line: None,
+                recipe={"mask_neighbours": True, "mask_marker": "cytosol"})
+    said = []
+    table = benchmark_command(root, tmp_path / "model", layers=["conv1_1"], echo=said.append)
+    assert any("so do the baselines" in line for line in said)
+    data = read_cell_crops(root, CHANNELS)
+    labels, groups = data.cell_table["folder"].to_numpy(), (data.cell_table["folder"] + "/" + data.cell_table["image"])
+    masked = benchmark_scores(handcrafted_features(mask_background(data.cells, 2), (0,)), labels, groups.to_numpy())
+    whole = benchmark_scores(handcrafted_features(data.cells, (0,)), labels, groups.to_numpy())
+    row = table.set_index("features").loc["hand-crafted"]
+    assert row["accuracy"] == masked["accuracy"] and masked["accuracy"] != whole["accuracy"]
