@@ -201,6 +201,7 @@ def mask_background(crops, marker_channel, *, sigma=1.0, dilate=1, n_jobs=None, 
         means 1 unless a ``joblib.parallel_config`` says otherwise. The
         result does not depend on ``n_jobs``.
     chunk_size : int, default=256
+        Crops per joblib task.
 
     Returns
     -------
@@ -214,8 +215,10 @@ def mask_background(crops, marker_channel, *, sigma=1.0, dilate=1, n_jobs=None, 
     if n_jobs == 1 or len(crops) <= chunk_size:
         return _mask_chunk(crops, marker_channel, sigma, dilate)
     chunks = [crops[start:start + chunk_size] for start in range(0, len(crops), chunk_size)]
-    masked = workers(n_jobs=n_jobs)(delayed(_mask_chunk)(chunk, marker_channel, sigma, dilate) for chunk in chunks)
-    return np.concatenate(masked)
+    results = workers(n_jobs=n_jobs)(delayed(call_keeping_warnings)(_mask_chunk, chunk, marker_channel, sigma, dilate)
+                                     for chunk in chunks)
+    rewarn([message for _, caught in results for message in caught])
+    return np.concatenate([masked for masked, _ in results])
 
 
 def _mask_chunk(crops, marker_channel, sigma, dilate):

@@ -115,8 +115,8 @@ def _parser():
     fit.add_argument("--protein-jitter", type=float, default=None, metavar="J",
                      help="scale each source crop's protein by a random factor in [1-J, 1] (default: the featurizer's)")
     fit.add_argument("--mask-neighbours", action=argparse.BooleanOptionalAction, default=None,
-                     help="keep only the central cell, outlined by the first marker, in training and features "
-                          "(default: the featurizer's)")
+                     help="keep only the central cell, outlined by --mask-marker (default: the first marker), in "
+                          "training and features (default: the featurizer's)")
     fit.add_argument("--mask-marker", default=None, metavar="NAME",
                      help="the marker that outlines the central cell, one of --markers; it must show whole cells "
                           "(cytosol, membrane, ER), not only nuclei. Implies --mask-neighbours "

@@ -86,6 +86,45 @@ def _check_writable_folder(path, name):
                          "give a folder you can write to.")
 
 
+def mask_marker_position(mask_marker, markers, names, *, what="mask_marker"):
+    """Where the marker that outlines the central cell sits among ``markers``.
+
+    Parameters
+    ----------
+    mask_marker : int, str or None
+        A model channel index or name; None is the first marker.
+    markers : sequence of int
+        The model's marker channels.
+    names : sequence of str or None
+        The model's channel names, for a marker given by name.
+    what : str
+        How errors name the setting.
+
+    Returns
+    -------
+    position : int
+    """
+    markers = list(markers)
+    if mask_marker is None:
+        return 0
+    channel = mask_marker
+    if isinstance(channel, str):
+        if names is None or channel not in names:
+            raise ValueError(
+                f"{what}={channel!r} names a channel, but "
+                + ("the channels have no names" if names is None else f"the channels are {list(names)}")
+                + ": give one of marker_channels by index or by name.")
+        channel = list(names).index(channel)
+    elif not isinstance(channel, Integral) or isinstance(channel, (bool, np.bool_)):
+        raise ValueError(f"{what} must be a channel index (int) or name (str), or None; got {channel!r}.")
+    if channel not in markers:
+        raise ValueError(
+            f"{what}={mask_marker!r} is not one of the marker channels {markers}: the central cell is "
+            "outlined in a marker channel. Give a marker that shows whole cells (cytosol, membrane, ER), "
+            "or add the channel to marker_channels.")
+    return markers.index(channel)
+
+
 class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimator):
     """Self-supervised single-cell features by paired cell inpainting.
 
@@ -421,10 +460,11 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         rng = check_random_state(self.random_state)
         init_seed, pair_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
         model = build_inpainting_model(architecture, seed=init_seed)
-        card = None
+        card, trained_mask_channel = None, None
         if self.weights is not None:
             card = pretrained.load_pretrained(model, self.weights, progress=bool(self.verbose))
-            self._warn_if_masked_unlike_training(card, mask_channel, architecture, marker)
+            trained_mask_channel = self._warn_if_masked_unlike_training(card, mask_channel, architecture, marker,
+                                                                        model_names)
         losses, initial_epoch, n_devices = [], 0, 1
         left_out = np.zeros(0, dtype=np.int64)
         if self.epochs > 0:
@@ -445,6 +485,9 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         self.n_groups_left_out_ = int(len(left_out))
         self.n_cells_left_out_ = int(left_out.sum())
         self.pretrained_card_ = card
+        # What the weights were trained on (written into saved model cards), not today's transform setting.
+        self._training_mask_channel = (mask_channel if self.epochs > 0
+                                       else trained_mask_channel if self.weights is not None else None)
         self.resumed_from_epoch_ = initial_epoch
         self.n_devices_ = n_devices
         self._extractors = {}
@@ -478,19 +521,30 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                                channel_map=self.channel_map, data=name)
         return order, order[len(self.protein_channels_):]
 
-    def _warn_if_masked_unlike_training(self, card, mask_channel, architecture, markers):
-        """Warn when the pretrained model saw its crops masked otherwise (or not at all) in training."""
+    def _warn_if_masked_unlike_training(self, card, mask_channel, architecture, markers, names):
+        """Warn when the pretrained model saw its crops masked otherwise (or not at all) in training.
+
+        Returns the network channel that outlined the cells in training (None: whole crops).
+        """
         training = (card or {}).get("training") or {}
         trained_channel = None
         if training.get("mask_neighbours", False):
-            trained_marker = training.get("mask_marker")
-            trained_channel = architecture.n_protein_channels + (
-                0 if trained_marker is None or trained_marker not in markers else list(markers).index(trained_marker))
+            try:
+                trained_channel = architecture.n_protein_channels + mask_marker_position(
+                    training.get("mask_marker"), markers, names, what="the model card's mask_marker")
+            except ValueError as error:
+                warnings.warn(f"{error} The model {str(self.weights)!r} was trained on central cells, outlined by "
+                              "a marker this featurizer cannot find; it masks as its own parameters say.",
+                              UserWarning, stacklevel=4)
+                return mask_channel
         if trained_channel == mask_channel:
-            return
+            return trained_channel
 
         def described(channel):
-            return "whole crops" if channel is None else f"only central cells, outlined by network channel {channel}"
+            if channel is None:
+                return "whole crops"
+            marker = markers[channel - architecture.n_protein_channels]
+            return f"only central cells, outlined by marker {names[marker] if names else marker!r}"
 
         warnings.warn(
             f"The model {str(self.weights)!r} was trained on {described(trained_channel)}, but this featurizer "
@@ -498,6 +552,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             "mask_marker as in training (from_pretrained does) unless this is what you want.",
             UserWarning, stacklevel=4,
         )
+        return trained_channel
 
     def _train(self, model, data, channel_order, architecture, mask_channel, seed):
         """Train ``model`` in place; return the losses, the epochs resumed and the device count."""
@@ -609,7 +664,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             getattr(self, "channel_names_", None) if channel_names is None else channel_names,
             self.n_channels_in_)
         losses = self.history_["loss"]
-        mask_channel = self._mask_channel()
+        mask_channel = getattr(self, "_training_mask_channel", None)
         previous = (self.pretrained_card_ or {}).get("training")
         card = pretrained.make_card(
             architecture=self.architecture_,
@@ -630,8 +685,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                 "beta_1": float(self.beta_1),
                 "rotations": bool(self.rotations),
                 "protein_jitter": float(self.protein_jitter),
-                "mask_neighbours": bool(self.mask_neighbours),
-                # The model channel that outlined the cell (None: not masked).
+                # What training saw: only central cells, outlined by this model channel, or whole crops.
+                "mask_neighbours": mask_channel is not None,
                 "mask_marker": None if mask_channel is None
                 else self.marker_channels_[mask_channel - self.architecture_.n_protein_channels],
                 "min_group_size": self.min_group_size,
@@ -677,39 +732,24 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             cache[layers, self.pooling] = build_feature_extractor(self.model_, layers, self.pooling)
         return cell_features(cache[layers, self.pooling], data, self._data_channels(data)[0],
                              self.architecture_.input_size, batch_size=self.batch_size,
-                             mask_channel=self._mask_channel(), n_jobs=self.n_jobs, verbose=self.verbose)
+                             mask_channel=self._fitted_mask_channel(), n_jobs=self.n_jobs, verbose=self.verbose)
 
-    def _mask_channel(self, architecture=None, markers=None, names=None):
+    def _mask_channel(self, architecture, markers, names):
         """The network channel that outlines the central cell (``mask_marker``), or None without masking.
 
-        ``markers`` are the model's marker channels (indices), ``names`` its channel names; both default
-        to the fitted ones.
+        ``markers`` are the model's marker channels (indices), ``names`` its channel names or None.
         """
         if not self.mask_neighbours:
             return None
-        architecture = self.architecture_ if architecture is None else architecture
-        markers = list(self.marker_channels_ if markers is None else markers)
-        names = getattr(self, "channel_names_", None) if names is None else names
-        channel = self.mask_marker
-        if channel is None:
-            return architecture.n_protein_channels
-        if isinstance(channel, str):
-            if names is None or channel not in names:
-                raise ValueError(
-                    f"mask_marker={channel!r} names a channel, but "
-                    + ("the channels have no names" if names is None else f"the channels are {list(names)}")
-                    + ": give one of marker_channels by index or by name.")
-            channel = list(names).index(channel)
-        if channel not in markers:
-            raise ValueError(
-                f"mask_marker={self.mask_marker!r} is not one of the marker channels {markers}: the central "
-                "cell is outlined in a marker channel. Give a marker that shows whole cells (cytosol, "
-                "membrane, ER), or add the channel to marker_channels.")
-        return architecture.n_protein_channels + markers.index(channel)
+        return architecture.n_protein_channels + mask_marker_position(self.mask_marker, markers, names)
+
+    def _fitted_mask_channel(self):
+        """:meth:`_mask_channel` of the fitted model."""
+        return self._mask_channel(self.architecture_, self.marker_channels_, getattr(self, "channel_names_", None))
 
     def _central_cell_label(self):
         """For feature file names: False, True (outlined by the first marker) or the outlining marker's name."""
-        channel = self._mask_channel()
+        channel = self._fitted_mask_channel()
         if channel is None or channel == self.architecture_.n_protein_channels:
             return channel is not None
         marker = self.marker_channels_[channel - self.architecture_.n_protein_channels]
@@ -731,7 +771,8 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             the features alone. ``None`` (a store only):
             ``features-<layers>.h5`` inside the store folder, aligned with its
             cells (``features-conv3_1-meanmax-central-cell.h5`` for another
-            pooling or ``mask_neighbours``). Written atomically.
+            pooling or ``mask_neighbours``; ``...-central-cell-<marker>.h5``
+            when ``mask_marker`` is not the first marker). Written atomically.
         groups : array-like of shape (n_cells,), optional
             With a stack of cells, the image of each cell (recorded, and used
             for ``per="image"``).
@@ -888,7 +929,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         inputs = {
             SOURCE_INPUT: prepare_crop_stacks(source.stacks(), self.architecture_.input_size,
                                               self._data_channels(source, "source_cells")[0],
-                                              mask_channel=self._mask_channel()),
+                                              mask_channel=self._fitted_mask_channel()),
             TARGET_MARKER_INPUT: prepare_crop_stacks(target.stacks(), self.architecture_.input_size,
                                                      self._data_channels(target, "target_cells")[1],
                                                      mask_channel=self._target_mask_channel()),
@@ -897,7 +938,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
 
     def _target_mask_channel(self):
         """Where the outlining marker sits among the target's (marker-only) channels, or None."""
-        channel = self._mask_channel()
+        channel = self._fitted_mask_channel()
         return None if channel is None else channel - self.architecture_.n_protein_channels
 
     def score(self, X, y=None, groups=None):
@@ -922,7 +963,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         data = as_crop_input(X, groups, channel_names=self.channel_names)
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
         source = data.training_crops(self.architecture_.input_size, self._data_channels(data)[0],
-                                     mask_channel=self._mask_channel(),
+                                     mask_channel=self._fitted_mask_channel(),
                                      block_bytes=self.block_bytes, n_jobs=self.n_jobs)
         try:
             batches = PairBatches(source, len(self.protein_channels_), self.batch_size, seed, augment=False)

@@ -114,8 +114,10 @@ def describe(name_or_path):
         ``architecture`` (an :class:`~skpci.network.Architecture`),
         ``protein_channels`` and ``marker_channels`` (the recorded roles, or
         protein channels first for a file without a card), ``n_channels_in``
-        (the channels of the crops it was trained on) and ``channel_names``
-        (their names, or None where they were not recorded).
+        (the channels of the crops it was trained on), ``channel_names``
+        (their names, or None where they were not recorded), and
+        ``mask_neighbours`` and ``mask_marker`` (whether training saw only
+        central cells, and the model channel that outlined them).
     """
     key = str(name_or_path)
     entry = REGISTRY.get(key)

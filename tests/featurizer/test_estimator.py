@@ -3,6 +3,7 @@
 import json
 import pickle
 import random
+import warnings
 
 import joblib
 import numpy as np
@@ -250,9 +251,25 @@ def test_mask_marker_outlines_the_central_cell_in_another_marker(synthetic_crops
     loaded = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "model")
     assert (loaded.mask_neighbours, loaded.mask_marker) == (True, 2)
     np.testing.assert_allclose(loaded.fit(cells).transform(cells), by_name.transform(cells), rtol=1e-5, atol=1e-6)
-    with pytest.warns(UserWarning, match="outlined by network channel 2, but this featurizer gives it only "
-                                         "central cells, outlined by network channel 1"):
+    with pytest.warns(UserWarning, match="outlined by marker 'cytosol', but this featurizer gives it only "
+                                         "central cells, outlined by marker 'nucleus'"):
         PairedInpaintingFeaturizer.from_pretrained(tmp_path / "model", mask_marker=None).fit(cells)
+    # A card may name the marker; the card records what training saw, whatever the featurizer says now.
+    card["training"]["mask_marker"] = "cytosol"
+    (tmp_path / "model" / "model_card.json").write_text(json.dumps(card))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        named = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "model").fit(cells)
+    np.testing.assert_allclose(named.transform(cells), by_name.transform(cells), rtol=1e-5, atol=1e-6)
+    by_name.set_params(mask_marker=None).save_pretrained(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "model_card.json").read_text())["training"]["mask_marker"] == 2
+    with pytest.raises(ValueError, match="mask_marker must be a channel index"):
+        by_name.set_params(mask_marker=True).inpaint(cells, cells)
+    by_name.set_params(mask_marker="cytosol")
+    unnamed = dict(params, channel_names=None)
+    refit = PairedInpaintingFeaturizer(mask_neighbours=True, mask_marker="cytosol", **params).fit(bags)
+    with pytest.raises(ValueError, match="the channels have no names"):
+        refit.set_params(**unnamed).fit(bags)  # the names of the first fit are not used
 
     store = CropStore.create(tmp_path / "cells", channel_names=names)
     store.append(bags, names=["a", "b", "c", "d"], groups=["a", "b", "c", "d"])
