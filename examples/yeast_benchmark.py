@@ -16,6 +16,9 @@ reports mean ± std.
 Needs the yeast toy set: ``--data ../shared/data`` or ``SKPCI_DATA_DIR``.
 ``--fast`` trains one epoch on a third of the cells at 32 px (about a minute);
 the default trains 15 epochs at 32 px (about 10 minutes on 2 CPU cores).
+At 32 px the hand-crafted features still win protein identity; at the paper's
+``--input-size 64`` (60 to 80 minutes on 2 CPU cores, minutes on a GPU) the
+trained conv3_1 features lead them (docs/benchmarks.md, "At 64 px").
 """
 
 import argparse
