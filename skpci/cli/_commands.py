@@ -296,7 +296,7 @@ def benchmark_command(crops, model, *, channels=None, labels="folder", folds="im
     cells = store.read() if store is not None else X  # the baselines work in memory
     protein, markers = featurizer.input_channels(X)
     if featurizer.mask_neighbours:  # compare like with like: the baselines see the central cells the model sees
-        cells = mask_background(cells, markers[featurizer._target_mask_channel()], n_jobs=n_jobs)
+        cells = mask_background(cells, markers[featurizer._fitted_mask_position()], n_jobs=n_jobs)
     result = pd.concat([features, untrained, pd.DataFrame([
         {"features": "hand-crafted", "layer": "-",
          **benchmark_scores(handcrafted_features(cells, protein, n_jobs=n_jobs), y, groups, retrieval=True)},

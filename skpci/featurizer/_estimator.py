@@ -743,16 +743,23 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             return None
         return architecture.n_protein_channels + mask_marker_position(self.mask_marker, markers, names)
 
+    def _fitted_mask_position(self):
+        """Where the outlining marker sits among the fitted model's markers, or None without masking."""
+        if not self.mask_neighbours:
+            return None
+        return mask_marker_position(self.mask_marker, self.marker_channels_, getattr(self, "channel_names_", None))
+
     def _fitted_mask_channel(self):
         """:meth:`_mask_channel` of the fitted model."""
-        return self._mask_channel(self.architecture_, self.marker_channels_, getattr(self, "channel_names_", None))
+        position = self._fitted_mask_position()
+        return None if position is None else self.architecture_.n_protein_channels + position
 
     def _central_cell_label(self):
         """For feature file names: False, True (outlined by the first marker) or the outlining marker's name."""
-        channel = self._fitted_mask_channel()
-        if channel is None or channel == self.architecture_.n_protein_channels:
-            return channel is not None
-        marker = self.marker_channels_[channel - self.architecture_.n_protein_channels]
+        position = self._fitted_mask_position()
+        if not position:  # None (no masking) or 0 (the first marker)
+            return position is not None
+        marker = self.marker_channels_[position]
         names = getattr(self, "channel_names_", None)
         return str(names[marker]) if names is not None else f"channel{marker}"
 
@@ -932,14 +939,9 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                                               mask_channel=self._fitted_mask_channel()),
             TARGET_MARKER_INPUT: prepare_crop_stacks(target.stacks(), self.architecture_.input_size,
                                                      self._data_channels(target, "target_cells")[1],
-                                                     mask_channel=self._target_mask_channel()),
+                                                     mask_channel=self._fitted_mask_position()),
         }
         return predict(self.model_, inputs, self.batch_size)
-
-    def _target_mask_channel(self):
-        """Where the outlining marker sits among the target's (marker-only) channels, or None."""
-        channel = self._fitted_mask_channel()
-        return None if channel is None else channel - self.architecture_.n_protein_channels
 
     def score(self, X, y=None, groups=None):
         """Negative inpainting MSE on freshly sampled pairs (higher is better).
