@@ -214,15 +214,18 @@ def _epochs(n):
 
 
 def features_command(crops, model, output, *, layer="conv3_1", per="cell", channels=None, style="skpci", n_jobs=None,
-                     pooling=None, verbose=1, echo=print):
+                     pooling=None, overwrite=False, verbose=1, echo=print):
     """Features of every cell (or mean per image or folder) of a crop store or folder: a table or an AnnData file.
 
     A crop folder's cells are labelled by their folder (``label``), as its layout implies (one protein
-    or condition per folder).
+    or condition per folder). An existing output is replaced only with ``overwrite``.
     """
     store = _open_store(crops)
-    if store is None or str(output) != "store":
+    into_store = store is not None and str(output) == "store"
+    if not into_store:
         _check_feature_output(output)
+        if Path(output).exists() and not overwrite:
+            raise FileExistsError(f"{str(output)!r} exists; pass --overwrite to replace it.")
     chosen = {"pooling": pooling} if pooling else {}
     featurizer = PairedInpaintingFeaturizer.from_pretrained(model, layer=layer.split(","), n_jobs=n_jobs,
                                                             verbose=verbose, **chosen)
@@ -231,8 +234,11 @@ def features_command(crops, model, output, *, layer="conv3_1", per="cell", chann
             raise ValueError("A store gives features per cell or per image (--per cell or --per image).")
         featurizer.set_params(**_store_channels_for_model(store, model, channels))
         featurizer.fit(store)  # epochs=0: loads the weights and matches the channels; trains nothing
-        path = featurizer.write_features(store, None if str(output) == "store" else output, per=per, style=style,
-                                         overwrite=True)
+        try:
+            path = featurizer.write_features(store, None if into_store else output, per=per, style=style,
+                                             overwrite=overwrite)
+        except FileExistsError as error:  # the store's own features file: say how to replace it from here
+            raise FileExistsError(str(error).replace("overwrite=True", "--overwrite")) from None
         echo(f"features of {len(store) if per == 'cell' else store.n_images} {per}s written to {path}")
         return path
     data = _read_for_model(crops, model, channels, n_jobs)

@@ -8,7 +8,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from .._files import atomic_file
-from ..datasets import CHANNELS, make_cell_images
+from ..datasets import CHANNELS, LOCALIZATIONS, make_cell_images
 from ..evaluation import (
     benchmark_scores,
     brightness_features,
@@ -30,8 +30,8 @@ def run_demo(*, n_images=42, epochs=0, input_size=32, random_state=0, verbose=1,
     Parameters
     ----------
     n_images : int, default=42
-        Synthetic fields (6 per localization class), drawn with
-        ``random_state``; the bundled model never saw them.
+        Synthetic fields (6 per localization class; at least 2 per class),
+        drawn with ``random_state``; the bundled model never saw them.
     epochs : int, default=0
         ``0`` uses the bundled pretrained model ``synthetic-32``; more trains
         a network from scratch for that many epochs.
@@ -52,6 +52,11 @@ def run_demo(*, n_images=42, epochs=0, input_size=32, random_state=0, verbose=1,
         layer of the paired-inpainting network and of the same network
         untrained, and for the brightness baseline.
     """
+    minimum = 2 * len(LOCALIZATIONS)
+    if n_images < minimum:
+        raise ValueError(f"The demo needs at least {minimum} images (--images): two of each of the "
+                         f"{len(LOCALIZATIONS)} localizations, so that every class is tested on a field "
+                         f"other than those it is learned from; got {n_images}.")
     started = time.perf_counter()
     data = _segmented_fields(n_images, random_state, verbose, echo)
     if epochs:

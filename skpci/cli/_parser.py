@@ -150,6 +150,8 @@ def _parser():
     features.add_argument("--style", choices=("skpci", "pycytominer"), default="skpci",
                           help="table columns: skpci's (conv4_1_17), or pycytominer's (Metadata_*, "
                                "Cells_skpci_conv4_1_17) (default: skpci)")
+    features.add_argument("--overwrite", action="store_true", help="replace an existing output file (or, with "
+                          "-o store, the store's features file of the same layers)")
     features.add_argument("--jobs", type=int, default=None)
     features.add_argument("--quiet", action="store_true")
 
@@ -324,7 +326,7 @@ def main(argv=None):
 
             features_command(args.crops, args.model, args.output, layer=args.layer, per=args.per,
                              channels=_names(args.channels), style=args.style, n_jobs=args.jobs,
-                             pooling=args.pooling,
+                             pooling=args.pooling, overwrite=args.overwrite,
                              verbose=0 if args.quiet else 1)
         elif args.command == "export-bioimageio":
             from ..formats import export_bioimageio

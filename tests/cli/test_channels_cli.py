@@ -80,12 +80,16 @@ def test_channels_on_a_store_select_or_are_refused(hpa_like, tmp_path, capsys):
     # The model's channels fed from F, D, R in its order (green, blue, red)
     assert main(["features", str(store.path), "--model", str(model), "-o", out, "--channels", "F,D,R"]) == 0
     mapped = _features(out)
-    assert main(["features", str(store.path), "--model", str(model), "-o", out, "--channels", "D,F,R"]) == 0
+    assert main(["features", str(store.path), "--model", str(model), "-o", out, "--channels", "D,F,R"]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err  # never replaced silently
+    assert main(["features", str(store.path), "--model", str(model), "-o", out, "--channels", "D,F,R",
+                 "--overwrite"]) == 0
     assert not np.allclose(mapped, _features(out))  # another order is another mapping, not ignored
     for bad, message in [("nonsense,foo,bar", "has no ['nonsense', 'foo', 'bar']"),
                          ("F,D", "one channel per model channel"),
                          ("green,D,R", "names some of the model's channels")]:
-        assert main(["features", str(store.path), "--model", str(model), "-o", out, "--channels", bad]) == 1
+        assert main(["features", str(store.path), "--model", str(model), "-o", out + ".new.csv", "--channels",
+                     bad]) == 1
         assert message in capsys.readouterr().err
 
 

@@ -82,10 +82,12 @@ def test_bad_arguments_exit_with_usage_error(args):
 
 
 def test_errors_are_one_line_without_traceback():
-    result = _skpci("demo", "--images", "3", "--epochs", "1", "--input-size", "30", "--quiet")
+    result = _skpci("demo", "--images", "14", "--epochs", "1", "--input-size", "30", "--quiet")
     assert result.returncode == 1
     assert result.stderr.startswith("skpci: error:") and "multiple of 4" in result.stderr
     assert "Traceback" not in result.stderr
+    too_few = _skpci("demo", "--images", "0", "--quiet")
+    assert too_few.returncode == 1 and "needs at least 14 images (--images)" in too_few.stderr
 
 
 def test_fit_features_and_benchmark_commands_on_a_crop_folder(crop_folder, tmp_path):
@@ -204,6 +206,9 @@ def test_segment_fit_and_features_on_a_crop_store(field_folder, tmp_path):
     inside = _skpci("features", str(store_path), "--model", str(model), "-o", "store", "--per", "image", "--quiet")
     assert inside.returncode == 0, inside.stderr
     assert (store_path / "features-conv3_1-central-cell-cytosol.h5").is_file()  # the model masks: a name of its own
+    again = _skpci("features", str(store_path), "--model", str(model), "-o", "store", "--per", "image", "--quiet")
+    assert again.returncode == 1
+    assert "features-conv3_1-central-cell-cytosol.h5' exists; pass --overwrite" in again.stderr
     clash = _skpci("fit", str(store_path), "-o", str(tmp_path / "m2"), "--protein", "protein", "--markers",
                    "nucleus,cytosol", "--mask-marker", "cytosol", "--no-mask-neighbours", "--quiet")
     assert clash.returncode == 1 and "drop --no-mask-neighbours" in clash.stderr
