@@ -147,7 +147,8 @@ class MemoryInput(CropInput):
     def cell_records(self):
         if self.per_bag:
             return pd.DataFrame({"image": self.image_of_cell()})
-        return pd.DataFrame({} if self.groups is None else {"group": self.groups})
+        return pd.DataFrame(index=pd.RangeIndex(self.n_cells)) if self.groups is None \
+            else pd.DataFrame({"group": self.groups})
 
     def image_records(self):
         if self.per_bag:

@@ -82,3 +82,12 @@ def test_bags_in_memory_and_the_command_line_write_h5ad(featurizer, store, tmp_p
                  "--quiet"]) == 0
     loaded = anndata.read_h5ad(out)
     assert loaded.shape == (len(store), 384) and pd.Series(loaded.obs["Well"]).str.startswith("A").all()
+
+
+def test_a_stack_of_cells_without_groups_gives_one_observation_per_cell(featurizer, store, tmp_path):
+    cells = store.read(0, 8)
+    adata = featurizer.to_anndata(cells)
+    assert adata.n_obs == 8 and list(adata.obs.columns) == []
+    np.testing.assert_allclose(adata.X, featurizer.transform(cells), rtol=1e-6)
+    loaded = anndata.read_h5ad(featurizer.write_features(cells, tmp_path / "stack.h5ad"))
+    assert loaded.n_obs == 8
