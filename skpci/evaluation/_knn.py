@@ -36,8 +36,9 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None, space="stand
         Fold groups (image or field of view); a group is never split.
     n_neighbors : int, default=5
     cv : cross-validation splitter, optional
-        Default: ``StratifiedGroupKFold`` with up to 5 folds, so every fold
-        sees every class when the groups allow it.
+        Default: ``StratifiedGroupKFold`` with up to 5 folds (fewer when
+        there are fewer groups, or fewer samples in every class), so every
+        fold sees every class when the groups allow it.
     space : {"standardized", "cosine", "whitened"}, default="standardized"
         Where distances are measured (see :func:`feature_space`); it is
         fitted on each fold's training part only.
@@ -71,8 +72,19 @@ def knn_scores(features, labels, groups, *, n_neighbors=5, cv=None, space="stand
             f"({', '.join(map(str, class_names[:1]))}). Label the cells by what differs between them."
         )
     if cv is None:
-        cv = StratifiedGroupKFold(n_splits=min(5, len(np.unique(groups))))
+        # Stratified folds need a class with at least as many samples as folds.
+        n_splits = min(5, len(np.unique(groups)), int(np.bincount(labels).max()))
+        if n_splits < 2:
+            raise ValueError("Every class has a single sample, so none can be found among the others; a kNN "
+                             "benchmark needs at least two samples of some class.")
+        cv = StratifiedGroupKFold(n_splits=n_splits)
     splits = list(cv.split(features, labels, groups))
+    smallest_training = min(len(train) for train, _ in splits)
+    if smallest_training < n_neighbors:
+        raise ValueError(
+            f"A training fold holds {smallest_training} samples, fewer than n_neighbors={n_neighbors}: "
+            "lower n_neighbors, or benchmark more samples (cells rather than images, or more images)."
+        )
     unseen = sorted({str(class_names[code]) for train, test in splits
                      for code in np.setdiff1d(labels[test], labels[train])})
     if unseen:
@@ -115,7 +127,7 @@ def layer_benchmark(featurizer, X, labels, groups, *, layers=FEATURE_LAYERS, nam
     X : ndarray of shape (n_cells, h, w, C), or list of bags
     labels, groups : array-like
         One per row of the features (per cell, or per bag).
-    layers : sequence of str, default=all source-encoder layers
+    layers : str or sequence of str, default=all source-encoder layers
     name : str, default="skpci"
         Feature-set name in the table.
     n_neighbors : int, default=5
@@ -201,13 +213,14 @@ def layer_features(featurizer, X, layers):
     featurizer : PairedInpaintingFeaturizer
         Fitted; its ``layer`` is restored afterwards.
     X : ndarray of shape (n_cells, h, w, C), or list of bags
-    layers : sequence of str
+    layers : str or sequence of str
 
     Returns
     -------
     features : dict
         Layer name to its ``(n_rows, width)`` feature array.
     """
+    layers = [layers] if isinstance(layers, str) else list(layers)
     previous = featurizer.layer
     featurizer.set_params(layer=list(layers))
     try:
