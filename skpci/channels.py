@@ -151,6 +151,29 @@ def _describe(names, n_channels):
     return f"{list(names)}" if names is not None else f"{n_channels} unnamed channels"
 
 
+def check_roles_fed_apart(order, n_protein, *, data_names=None, data="X"):
+    """Refuse a data channel that would feed both a protein and a marker input of the network.
+
+    The network would then predict a channel from itself, and learn nothing
+    about localization. Two marker inputs may share a channel.
+
+    Parameters
+    ----------
+    order : sequence of int
+        Data channel of each network input: protein channels first, then markers.
+    n_protein : int
+    data_names : sequence of str, optional
+    data : str, default="X"
+        How to call the data in error messages.
+    """
+    shared = sorted(set(order[:n_protein]) & set(order[n_protein:]))
+    if shared:
+        shown = [data_names[index] if data_names is not None else index for index in shared]
+        raise ValueError(f"{data}'s channel(s) {shown} would feed both a protein and a marker input, so the "
+                         "network would predict a channel from itself; give the protein its own channel "
+                         "(check channel_map).")
+
+
 def match_channels(wanted, *, model_names, n_model, data_names, n_data, channel_map=None, data="X"):
     """The data channel that feeds each of the ``wanted`` model channels.
 

@@ -120,6 +120,15 @@ def test_one_data_channel_may_feed_two_model_inputs(bundled, stores):
     assert not np.allclose(features, bundled.transform(stores["model order"]))
 
 
+def test_a_channel_never_feeds_both_the_protein_and_a_marker(bundled, stores):
+    # The network would predict the marker from itself: a trivial pretext task.
+    with pytest.raises(ValueError, match=r"channel\(s\) \['nucleus'\] would feed both a protein and a marker"):
+        clone_with(bundled, channel_map={"protein": "nucleus"}).transform(stores["model order"])
+    with pytest.raises(ValueError, match=r"\[1\] would feed both a protein and a marker"):
+        PairedInpaintingFeaturizer(marker_channels=(1, 2), input_size=16, epochs=0,
+                                   channel_map={0: 1}).fit(np.zeros((4, 16, 16, 3)), groups=[0, 0, 1, 1])
+
+
 def test_arrays_named_with_channel_names_match_by_name(bundled, synthetic_crops):
     cells = synthetic_crops.cells[:20]
     named = clone_with(bundled, channel_names=["cytosol", "protein", "nucleus"])

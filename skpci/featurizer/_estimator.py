@@ -37,7 +37,7 @@ from .._validation import (
     validate_params,
 )
 from .._versions import RecordsVersions
-from ..channels import check_channel_names, check_channel_roles, match_channels
+from ..channels import check_channel_names, check_channel_roles, check_roles_fed_apart, match_channels
 from ..formats import to_anndata
 from ..network import (
     FEATURE_LAYERS,
@@ -455,6 +455,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         channel_order = match_channels(protein + marker, model_names=model_names, n_model=n_model,
                                        data_names=data.channel_names, n_data=data.n_channels,
                                        channel_map=self.channel_map)
+        check_roles_fed_apart(channel_order, len(protein), data_names=data.channel_names)
         architecture = Architecture(len(protein), len(marker), self.input_size)
         mask_channel = self._mask_channel(architecture, marker, model_names)  # a wrong mask_marker fails here
         rng = check_random_state(self.random_state)
@@ -519,6 +520,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
                                model_names=getattr(self, "channel_names_", None), n_model=self.n_channels_in_,
                                data_names=data.channel_names, n_data=data.n_channels,
                                channel_map=self.channel_map, data=name)
+        check_roles_fed_apart(order, len(self.protein_channels_), data_names=data.channel_names, data=name)
         return order, order[len(self.protein_channels_):]
 
     def _warn_if_masked_unlike_training(self, card, mask_channel, architecture, markers, names):
@@ -926,6 +928,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
             The predicted protein channels, on the scale of min-max scaled crops.
         """
         check_is_fitted(self, "model_")
+        validate_params(self, self._transform_params)
         source = as_crop_input(source_cells, channel_names=self.channel_names, name="source_cells")
         target = as_crop_input(target_cells, channel_names=self.channel_names, name="target_cells")
         if source.n_cells != target.n_cells:
@@ -962,6 +965,7 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         score : float
         """
         check_is_fitted(self, "model_")
+        validate_params(self, (*self._transform_params, "block_bytes", "random_state"))
         data = as_crop_input(X, groups, channel_names=self.channel_names)
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
         source = data.training_crops(self.architecture_.input_size, self._data_channels(data)[0],
