@@ -42,10 +42,13 @@ def check_crops(crops, *, name="crops", n_channels=None):
     crops = np.asarray(crops)
     check_pixel_dtype(crops.dtype, name)
     if crops.ndim != 4:
-        hint = (
-            " A single-channel stack needs an explicit channel axis: use crops[..., np.newaxis]."
-            if crops.ndim == 3 else ""
-        )
+        hint = ""
+        if crops.ndim == 3 and crops.shape[-1] < min(crops.shape[:2]):
+            hint = (" It looks like a single crop (height, width, channels): a list holds bags, each a stack of "
+                    "crops; stack single crops with np.stack(crops), or make one a bag with crop[np.newaxis]. "
+                    "A single-channel stack needs an explicit channel axis: crops[..., np.newaxis].")
+        elif crops.ndim == 3:
+            hint = " A single-channel stack needs an explicit channel axis: use crops[..., np.newaxis]."
         raise ValueError(
             f"{name}: expected crops of shape (n_cells, height, width, channels), "
             f"got an array of shape {crops.shape}.{hint}"
@@ -67,9 +70,26 @@ def check_crops(crops, *, name="crops", n_channels=None):
             f"{name}: expected {n_channels} channels, got {crops.shape[-1]} "
             f"(array of shape {crops.shape})."
         )
-    if np.issubdtype(crops.dtype, np.floating) and not np.isfinite(crops).all():
-        raise ValueError(f"{name}: contains NaN or infinite pixel values.")
+    check_pixel_values(crops, name)
     return crops
+
+
+def check_pixel_values(pixels, name="image"):
+    """Refuse NaN, infinite values and values that float32, the network's type, cannot hold.
+
+    Raises
+    ------
+    ValueError
+        Naming the problem and how to rescale.
+    """
+    if not np.issubdtype(pixels.dtype, np.floating) or not pixels.size:
+        return
+    low, high = pixels.min(), pixels.max()  # NaN propagates through both
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"{name}: contains NaN or infinite pixel values.")
+    if max(-low, high) > np.finfo(np.float32).max:
+        raise ValueError(f"{name}: pixel values reach {max(-low, high):.3g}, beyond float32's range (3.4e38), in "
+                         "which crops are scaled; rescale the images first (e.g. divide by their maximum).")
 
 
 def check_pixel_dtype(dtype, name="image"):

@@ -88,12 +88,14 @@ def test_parallel_preparation_equals_serial(rng):
     "crops, message",
     [
         (np.zeros((2, 16, 16)), "explicit channel axis"),
+        (np.zeros((16, 16, 3)), r"looks like a single crop .* np\.stack\(crops\)"),
         (np.zeros((2, 4, 16, 1)), "too small"),
         (np.full((1, 8, 8, 1), np.nan), "NaN or infinite"),
         (np.full((1, 8, 8, 1), np.inf), "NaN or infinite"),
         (np.array([["a"]]), "numeric"),
+        (np.full((1, 8, 8, 1), -1e300), r"reach 1e\+300, beyond float32's range .* rescale"),
     ],
-    ids=["no channel axis", "smaller than 8 px", "NaN", "inf", "strings"],
+    ids=["no channel axis", "one crop", "smaller than 8 px", "NaN", "inf", "strings", "beyond float32"],
 )
 def test_bad_crops_get_a_clear_error(crops, message):
     with pytest.raises(ValueError, match=message):

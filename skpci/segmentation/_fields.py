@@ -18,7 +18,7 @@ import numpy as np
 from skimage import measure, segmentation, transform
 
 from ..io import read_image
-from ..preprocessing import check_pixel_dtype
+from ..preprocessing import check_pixel_dtype, check_pixel_values
 from ._nuclei import FALLBACK_DIAMETER, estimate_nucleus_diameter, segment_nuclei
 
 BORDERS = ("drop", "pad")
@@ -233,8 +233,7 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold
     if not 0 <= nuclear_channel < image.shape[-1]:
         raise ValueError(f"{name}: nuclear_channel={nuclear_channel}, but the image has "
                          f"{image.shape[-1]} channel(s).")
-    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
-        raise ValueError(f"{name}: contains NaN or infinite pixel values.")
+    check_pixel_values(image, name)
     work = image.astype(np.float32)
     if scale != 1:
         work = transform.rescale(work, scale, channel_axis=-1, order=1, anti_aliasing=scale < 1,
@@ -307,6 +306,8 @@ def _labels_from(method, nuclear, name, *, clear_border):
             f"integers with the shape of the nuclear image {nuclear.shape}; got {labels.dtype} "
             f"{labels.shape}{hint}."
         )
+    if labels.size and labels.max() > np.iinfo(np.int32).max:  # ids beyond int32 would wrap and merge
+        labels = segmentation.relabel_sequential(labels)[0]
     labels = labels.astype(np.int32)
     counts = {"dropped_small": 0, "dropped_border": 0}
     if clear_border:

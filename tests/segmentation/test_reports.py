@@ -99,6 +99,9 @@ def test_fields_with_their_own_masks_are_cropped_around_them(tmp_path, field):
     store = CellSegmenter(nuclear_channel=1, scale=1, crop_size=16).to_store([field], tmp_path / "s", names=["a"],
                                                                             masks=[mask])
     assert len(store) == 2
+    huge_ids = np.where(mask > 0, mask.astype(np.uint64) + 2**31, 0)  # e.g. ids from a tracking database
+    assert CellSegmenter(nuclear_channel=1, scale=1, crop_size=16, border="pad").segment(
+        field, mask=huge_ids).n_cells == 3
     with pytest.raises(ValueError, match="one label image .* per field"):
         CellSegmenter(nuclear_channel=1, scale=1, crop_size=16).transform([field], masks=[mask, mask])
     with pytest.raises(ValueError, match=r"field's size \(128, 128\)"):
