@@ -364,8 +364,10 @@ class CropStore:
         for index, shard_path in enumerate(shards, start=first_index):
             try:
                 records = self._read_records(shard_path)
+            except _UnreadableShard:
+                raise
             except (OSError, KeyError, ValueError) as error:
-                raise ValueError(f"Cannot read the crop store shard {str(shard_path)!r}: {error}") from error
+                raise _UnreadableShard(f"Cannot read the crop store shard {str(shard_path)!r}: {error}") from error
             image_frame, cell_frame, n_cells, shape = self._records[shard_path] = records
             images.append(image_frame.assign(start=image_frame["start"] + offsets[-1], shard=index))
             cells.append(cell_frame.assign(image=cell_frame["image"] + n_images))
@@ -558,7 +560,7 @@ class CropStore:
             try:
                 handle = h5py.File(shard_path, "r")
             except OSError as error:
-                raise ValueError(f"Cannot read the crop store shard {str(shard_path)!r}: {error}") from error
+                raise _UnreadableShard(f"Cannot read the crop store shard {str(shard_path)!r}: {error}") from error
             while len(self._handles) >= _OPEN_SHARDS:
                 self._handles.pop(next(iter(self._handles))).close()
         self._handles[shard_path] = handle  # dicts keep insertion order: the last used goes last
@@ -639,7 +641,7 @@ def check_image_records(n_images, *, names, groups=None, labels=None, metadata=N
         if field == "metadata":
             if not all(isinstance(value, dict) for value in values):
                 raise ValueError(f"metadata must hold one dict per {what} (JSON-serializable records).")
-            checked[field] = values
+            checked[field] = [_json_record(value, f"metadata of {what} {index}") for index, value in enumerate(values)]
             continue
         missing = [i for i, value in enumerate(values)
                    if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value))]
@@ -653,6 +655,22 @@ def check_image_records(n_images, *, names, groups=None, labels=None, metadata=N
         raise ValueError(f"names must hold one name per {what}.")
     return (checked["names"], checked.get("groups", checked["names"]),
             checked.get("labels", [""] * n_images), checked.get("metadata", [{}] * n_images))
+
+
+class _UnreadableShard(ValueError):
+    """A shard that cannot be read; its message already names the shard."""
+
+
+def _json_record(record, name):
+    """``record`` with NumPy scalars and arrays as Python values, checked to be JSON-serializable."""
+    plain = {key: value.item() if isinstance(value, np.generic)
+             else value.tolist() if isinstance(value, np.ndarray) else value
+             for key, value in record.items()}
+    try:
+        json.dumps(plain)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} cannot be stored: {error}. Give str, number, bool, list or dict values.") from None
+    return plain
 
 
 def write_feature_file(path, features, *, overwrite=False, **attributes):

@@ -22,7 +22,9 @@ def test_store_round_trip_keeps_crops_records_and_dtype(tmp_path):
     bags = _bags()
     store = CropStore.create(tmp_path / "store", channel_names=["protein", "nucleus", "cytosol"])
     store.append(bags[:4], names=[f"a{i}" for i in range(4)], labels=list("wxyz"),
-                 metadata=[{"well": i} for i in range(4)])
+                 metadata=[{"well": np.int64(i), "dose": np.float32(0.5), "xy": np.arange(2)} for i in range(4)])
+    with pytest.raises(ValueError, match=r"metadata of image 1 cannot be stored: .*set.*Give str, number"):
+        store.append(bags[4:], names=["b0", "b1"], metadata=[{}, {"tags": {"a"}}])
     store.append(bags[4:], names=["b0", "b1"], groups=["g", "g"])
     reopened = CropStore(tmp_path / "store")
     assert len(reopened) == sum(map(len, bags)) and reopened.n_images == 6
@@ -32,7 +34,7 @@ def test_store_round_trip_keeps_crops_records_and_dtype(tmp_path):
         np.testing.assert_array_equal(reopened.read_image(index), bag)
     np.testing.assert_array_equal(reopened.read(2, 20), np.concatenate(bags)[2:20])  # across shards
     assert reopened.images["label"].tolist()[:4] == list("wxyz")
-    assert reopened.images["metadata"][2] == {"well": 2}
+    assert reopened.images["metadata"][2] == {"well": 2, "dose": 0.5, "xy": [0, 1]}  # NumPy values as plain ones
     assert reopened.images["group"].tolist()[4:] == ["g", "g"]
     assert reopened.cells["source"].tolist() == np.repeat(reopened.images["name"], [len(b) for b in bags]).tolist()
     groups = reopened.cells["group"].tolist()
