@@ -317,9 +317,9 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
                         if pending:
                             write_pending()  # never lose the finished fields waiting for their shard
                         raise ValueError(
-                            f"Field {names[index]!r} could not be segmented: {error}. The fields before it are "
-                            "stored; fix or remove this one, or pass on_error='skip' (skpci segment "
-                            "--skip-bad-fields) to go on without it."
+                            f"Field {names[index]!r} could not be segmented: {str(error).rstrip('.')}. The fields "
+                            "before it, if any, are stored; fix or remove this one, or pass on_error='skip' "
+                            "(skpci segment --skip-bad-fields) to go on without it."
                         ) from error
                     skipped[names[index]] = f"{type(error).__name__}: {error}"
                     continue

@@ -1,6 +1,7 @@
 """kNN localization scores: folds by group, pooled predictions, one row per layer."""
 
 import numpy as np
+import pytest
 from sklearn.model_selection import LeaveOneGroupOut
 
 from skpci.evaluation import knn_scores, layer_benchmark
@@ -50,3 +51,21 @@ def test_training_shortfalls_name_the_layers_training_did_not_help():
     message = describe_shortfalls(shortfalls)
     assert "conv3_1, conv4_1" in message and "0.497 vs 0.540" in message and "train longer" in message
     assert describe_shortfalls(training_shortfalls(table.iloc[[0, 3]], "trained", "untrained")) is None
+
+
+def test_small_benchmarks_fold_as_their_classes_allow_or_say_why_not(rng):
+    # Six images, three per class, each its own group: five folds cannot be stratified.
+    labels = np.array(["a", "b"] * 3)
+    features = (labels == "a")[:, None] * 5.0 + rng.normal(size=(6, 3))
+    scores = knn_scores(features, labels, np.arange(6), n_neighbors=1)
+    assert scores["n_folds"] == 3 and scores["accuracy"] == 1.0
+    with pytest.raises(ValueError, match="fewer than n_neighbors=5: lower n_neighbors"):
+        knn_scores(features, labels, np.arange(6))
+    with pytest.raises(ValueError, match="Every class has a single sample"):
+        knn_scores(features[:2], labels[:2], [0, 1], n_neighbors=1)
+
+
+def test_one_layer_may_be_named_by_a_string(fitted_featurizer, synthetic_crops):
+    table = layer_benchmark(fitted_featurizer, synthetic_crops.cells, synthetic_crops.cell_labels,
+                            synthetic_crops.groups, layers="conv1_1")
+    assert list(table["layer"]) == ["conv1_1"]

@@ -71,7 +71,7 @@ def pairable_cells(codes, min_group_size=2):
         else:
             what = f"hold fewer than min_group_size={min_group_size} cells ({int(sizes[small].sum())} cells)"
         warnings.warn(
-            f"{int(small.sum())} of {int(present.sum())} groups {what}; their cells are left out of training.",
+            f"{int(small.sum())} of {int(present.sum())} groups {what}; their cells are left out of the pairs.",
             UserWarning,
             stacklevel=3,
         )
