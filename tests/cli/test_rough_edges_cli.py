@@ -25,7 +25,7 @@ def test_features_command_shows_progress_over_cells(crop_folder, tmp_path, capsy
     features_command(root, "synthetic-32", tmp_path / "cells.csv", verbose=1, echo=lambda line: None)
     progress = capsys.readouterr().err
     assert "features" in progress and f"{n_cells}/{n_cells}" in progress and "cell/s" in progress
-    features_command(root, "synthetic-32", tmp_path / "cells.csv", verbose=0, echo=lambda line: None)
+    features_command(root, "synthetic-32", tmp_path / "cells.csv", overwrite=True, verbose=0, echo=lambda line: None)
     assert "features" not in capsys.readouterr().err
 
 
