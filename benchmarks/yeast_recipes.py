@@ -26,7 +26,7 @@ Usage::
     python benchmarks/yeast_recipes.py --data ../shared/data --recipes flips rotations --seeds 3
     python benchmarks/yeast_recipes.py --summary benchmarks/results/yeast_recipes.csv
 
-32 px, 15 epochs: 13 to 26 minutes of training per recipe and seed on the
+32 px, 15 epochs: 13 to 30 minutes of training per recipe and seed on the
 2-core CPU machine (depending on what else runs), and about 5 minutes of
 scoring per network.
 """
