@@ -43,12 +43,12 @@ def check_crops(crops, *, name="crops", n_channels=None):
     check_pixel_dtype(crops.dtype, name)
     if crops.ndim != 4:
         hint = ""
-        if crops.ndim == 3 and crops.shape[-1] < min(crops.shape[:2]):
-            hint = (" It looks like a single crop (height, width, channels): a list holds bags, each a stack of "
-                    "crops; stack single crops with np.stack(crops), or make one a bag with crop[np.newaxis]. "
-                    "A single-channel stack needs an explicit channel axis: crops[..., np.newaxis].")
-        elif crops.ndim == 3:
+        if crops.ndim == 3:
             hint = " A single-channel stack needs an explicit channel axis: use crops[..., np.newaxis]."
+            if crops.shape[-1] < min(crops.shape[:2]):
+                hint = (" It looks like a single crop (height, width, channels): a list holds bags, each a stack "
+                        "of crops; stack single crops with np.stack(crops), or make one a bag with "
+                        "crop[np.newaxis]." + hint)
         raise ValueError(
             f"{name}: expected crops of shape (n_cells, height, width, channels), "
             f"got an array of shape {crops.shape}.{hint}"
