@@ -79,9 +79,10 @@ class CropStore:
 
     Notes
     -----
-    Cells of one pairing group must be stored consecutively (append whole
-    groups, or images in group order), so that training can read contiguous
-    blocks of whole groups; training checks this.
+    Training reads blocks of whole pairing groups, fastest when each group's
+    cells are stored consecutively (append whole groups, or images in group
+    order). A group split by later appends still trains: its cells are read
+    from each stored run.
 
     A store pickles as its path (the copy reopens the files in its own
     process) and its :meth:`fingerprint`, so that ``joblib.hash`` of a store,

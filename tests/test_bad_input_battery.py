@@ -66,7 +66,6 @@ def ctx(tmp_path_factory):
         store=CropStore.from_bags(root / "db", bags, channel_names=NAMES, labels=labels),
         store_abc=CropStore.from_bags(root / "db_abc", bags, channel_names=["a", "b", "c"]),
         empty_store=CropStore.create(root / "db_empty", channel_names=NAMES),
-        split_groups=CropStore.from_bags(root / "db_split", bags[:3], groups=["A", "B", "A"]),
         model=named.save_pretrained(root / "model"),
         unnamed_model=unnamed.save_pretrained(root / "umodel"),
     )
@@ -174,7 +173,6 @@ FIT_CASES = [
     fit_case("store-role-unknown-name", {"protein_channels": "gfp", "marker_channels": "nucleus"},
              "'gfp', which is not among", x=lambda c: c.store),
     fit_case("empty-store", {}, "holds no cells", x=lambda c: c.empty_store),
-    fit_case("store-groups-split", {"epochs": 1}, "groups are not contiguous", x=lambda c: c.split_groups),
     fit_case("weights-an-int", {"weights": 123}, "weights must be a path"),
     fit_case("input-size-30", {"input_size": 30}, "input_size must be a multiple of 4"),
     fit_case("epochs-1.5", {"epochs": 1.5}, "epochs must be an integer"),

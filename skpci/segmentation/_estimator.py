@@ -233,8 +233,9 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         names : sequence of str, optional
             Unique name of each field; defaults to its path(s).
         groups : sequence of str, optional
-            Pairing group of each field (default: the field itself). Give the
-            fields of a group one after another.
+            Pairing group of each field (default: the field itself). Fields
+            of a group given one after another are stored together, which
+            training reads fastest.
         labels : sequence of str, optional
             A label per field (e.g. its localization class).
         metadata : sequence of dict, optional

@@ -49,6 +49,34 @@ def test_training_streams_several_blocks_of_a_store(tmp_path, synthetic_crops):
     assert not np.allclose(featurizer.transform(small_blocks), untrained.transform(small_blocks))
 
 
+def test_a_store_with_split_groups_trains_as_the_same_cells_stored_group_by_group(tmp_path, synthetic_crops):
+    # A field appended late (a retried read, a second to_store run) splits its group. Training numbers
+    # the cells group by group, so it sees exactly the store written in group order.
+    bags = [(resize_crops(bag, FAST["input_size"]) * 1000).astype(np.uint16) for bag in synthetic_crops.bags[:6]]
+    groups = ["A", "B", "A", "C", "B", "A"]
+    split = CropStore.from_bags(tmp_path / "split", bags, groups=groups)
+    in_group_order = [0, 2, 5, 1, 4, 3]
+    grouped = CropStore.from_bags(tmp_path / "grouped", [bags[i] for i in in_group_order],
+                                  groups=[groups[i] for i in in_group_order])
+    block_bytes = 30 * bags[0][0].nbytes
+    codes = encode_groups(split.cells["group"].to_numpy(), len(split))
+    source = StoreCrops(split, codes, FAST["input_size"], [0, 1, 2], block_bytes=block_bytes)
+    assert source.n_blocks > 1 and source.stored_cells is not None
+    np.testing.assert_array_equal(source.codes, np.sort(codes))
+    sizes = np.cumsum([0] + [len(bag) for bag in bags])
+    expected = np.concatenate([np.arange(sizes[i], sizes[i + 1]) for i in in_group_order])
+    np.testing.assert_array_equal(source.stored_cells, expected)
+    np.testing.assert_array_equal(source._read_cells(0, len(split)), split.read()[expected])
+    source.close()
+    params = dict(epochs=1, random_state=0, block_bytes=block_bytes, **FAST)
+    from_split = PairedInpaintingFeaturizer(**params).fit(split)
+    from_grouped = PairedInpaintingFeaturizer(**params).fit(grouped)
+    np.testing.assert_allclose(from_split.history_["loss"], from_grouped.history_["loss"], rtol=1e-6)
+    cells = np.concatenate(bags)
+    np.testing.assert_allclose(from_split.transform(cells), from_grouped.transform(cells), rtol=1e-5, atol=1e-6)
+    assert from_split.score(split) == pytest.approx(from_grouped.score(grouped), rel=1e-5)
+
+
 def test_write_features_to_tables_and_into_the_store(tmp_path, fitted_featurizer, synthetic_crops):
     labels = list(synthetic_crops.labels)
     store = CropStore.from_bags(tmp_path / "store", synthetic_crops.bags, labels=labels)

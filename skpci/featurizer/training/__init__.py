@@ -19,7 +19,7 @@ from ._checkpoint import Checkpoint
 from ._devices import distribution_scope, resolve_devices
 from ._loop import EpochRecord, TrainingInterrupted, compile_for_training, inpainting_error, train_epochs
 from ._pairing import encode_groups, pairable_cells, sample_partners
-from ._sources import STORE_BLOCK_BYTES, MemoryCrops, StoreCrops, group_blocks
+from ._sources import STORE_BLOCK_BYTES, MemoryCrops, StoreCrops, group_blocks, group_order
 from ._train import PRECISIONS, TrainingSettings, train_weights
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "encode_groups",
     "fit_input",
     "group_blocks",
+    "group_order",
     "inpainting_error",
     "pairable_cells",
     "resolve_devices",

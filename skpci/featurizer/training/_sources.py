@@ -10,8 +10,10 @@ float16.
 
 Cells are split into *blocks* of whole pairing groups. Training shuffles the
 order of blocks and the cells within each block, so that a source on disk is
-read one contiguous block at a time, with the next block prefetched by a
-background thread.
+read one block at a time, with the next block prefetched by a background
+thread. A store whose groups are split (a field appended late, say) is read
+in group order: its training cells are numbered group by group, and a block
+is read as the few stored runs it spans.
 """
 
 import threading
@@ -247,6 +249,40 @@ class MemoryCrops(_BlockSource):
         return self._pieces[index]
 
 
+def group_order(codes):
+    """Cell indices that put each pairing group's cells together, or None if they already are.
+
+    Groups keep the order of their first cell, and cells their order within
+    a group (a stable sort), so a store with few split groups is read in few
+    runs.
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (n_cells,)
+        Pairing group of each cell, in stored order.
+
+    Returns
+    -------
+    order : ndarray of int64 or None
+
+    Examples
+    --------
+    >>> group_order(np.array([0, 0, 1, 1, 2])) is None
+    True
+    >>> group_order(np.array([5, 7, 5, 9]))
+    array([0, 2, 1, 3])
+    """
+    codes = np.asarray(codes)
+    if len(codes) == 0:
+        return None
+    run_starts = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1])
+    if len(np.unique(codes[run_starts])) == len(run_starts):
+        return None
+    _, first_cell, group_of_cell = np.unique(codes, return_index=True, return_inverse=True)
+    rank_of_group = np.argsort(np.argsort(first_cell))
+    return np.argsort(rank_of_group[group_of_cell], kind="stable").astype(np.int64)
+
+
 def group_blocks(codes, cell_bytes, block_bytes):
     """Split cells stored in group order into contiguous blocks of whole groups.
 
@@ -267,7 +303,7 @@ def group_blocks(codes, cell_bytes, block_bytes):
     Raises
     ------
     ValueError
-        If the cells of a group are not stored consecutively.
+        If the cells of a group are not consecutive (see :func:`group_order`).
 
     Examples
     --------
@@ -281,8 +317,8 @@ def group_blocks(codes, cell_bytes, block_bytes):
     _, runs_per_group = np.unique(codes[run_starts], return_counts=True)
     if (runs_per_group > 1).any():
         raise ValueError(
-            f"The store's pairing groups are not contiguous: {int((runs_per_group > 1).sum())} group(s) are "
-            "split by other groups' cells. Append the images of each group together (in group order)."
+            f"The pairing groups are not contiguous: {int((runs_per_group > 1).sum())} group(s) are split by "
+            "other groups' cells; order the cells with group_order first."
         )
     per_block = max(1, int(block_bytes) // max(1, int(cell_bytes)))
     bounds, current = [0], 0
@@ -305,7 +341,9 @@ class StoreCrops(_BlockSource):
     ----------
     store : CropStore
     codes : ndarray of int, shape (len(store),)
-        Pairing group of each stored cell; groups must be contiguous.
+        Pairing group of each stored cell, in stored order. Groups need not
+        be stored contiguously: training numbers its cells group by group
+        (see ``stored_cells``).
     size : int
     channel_order : sequence of int
     block_bytes : int, default=STORE_BLOCK_BYTES
@@ -315,13 +353,24 @@ class StoreCrops(_BlockSource):
         Keep only each crop's central cell, found in this network channel.
     n_jobs : int, optional
         Workers for resizing and masking a block.
+
+    Attributes
+    ----------
+    codes : ndarray of int
+        Pairing group of each training cell.
+    stored_cells : ndarray of int or None
+        Stored index of each training cell: the store's cells, stably sorted
+        by the first appearance of their group. None when the groups are
+        stored contiguously (training cell ``i`` is stored cell ``i``).
     """
 
     def __init__(self, store, codes, size, channel_order, *, block_bytes=STORE_BLOCK_BYTES, mask_channel=None,
                  n_jobs=None):
         self.store = store
         self.mask_channel = mask_channel
-        self.codes = np.asarray(codes, dtype=np.int64)
+        self.stored_cells = group_order(codes)
+        codes = np.asarray(codes, dtype=np.int64)
+        self.codes = codes if self.stored_cells is None else codes[self.stored_cells]
         cell_bytes = int(np.prod(store.crop_shape)) * store.dtype.itemsize
         self.bounds = self._piece_offsets = group_blocks(self.codes, cell_bytes, block_bytes)
         self.size = int(size)
@@ -342,10 +391,21 @@ class StoreCrops(_BlockSource):
         skpci) may hold them, and one would poison the weights. Integer stores cannot."""
         for index in range(self.n_blocks):
             start, stop = self.bounds[index], self.bounds[index + 1]
-            check_crops(self.store.read(start, stop), name=f"{self.store!r}, cells {start}..{stop - 1}")
+            where = "" if self.stored_cells is None else " in group order"
+            check_crops(self._read_cells(start, stop), name=f"{self.store!r}, cells {start}..{stop - 1}{where}")
+
+    def _read_cells(self, start, stop):
+        """The stored crops of training cells ``start`` to ``stop``: one read per stored run they span."""
+        if self.stored_cells is None:
+            return self.store.read(start, stop)
+        stored = self.stored_cells[start:stop]
+        run_starts = np.concatenate([[0], np.flatnonzero(np.diff(stored) != 1) + 1, [len(stored)]])
+        runs = [self.store.read(int(stored[low]), int(stored[high - 1]) + 1)
+                for low, high in zip(run_starts[:-1], run_starts[1:])]
+        return runs[0] if len(runs) == 1 else np.concatenate(runs)
 
     def _read_block(self, index):
-        crops = self.store.read(self.bounds[index], self.bounds[index + 1])
+        crops = self._read_cells(self.bounds[index], self.bounds[index + 1])
         if not self._resize:
             selected = crops[..., self.channel_order]
             if self.mask_channel is not None:
