@@ -4,7 +4,9 @@ Each *training recipe* is a set of :class:`~skpci.PairedInpaintingFeaturizer`
 parameters on top of the base (32 px, 15 epochs, batch 64, flips):
 ``rotations``, ``protein-jitter`` (``protein_jitter=0.5``), ``central-cell``
 (``mask_neighbours=True``), ``30-epochs``. Each recipe is trained once per seed
-and saved under ``--cache``, so a rerun only scores. The untrained network of
+and saved under ``--cache``, so a rerun only scores; an interrupted training
+resumes from its checkpoint (``<model>-checkpoint`` in the cache) at the last
+completed epoch. The untrained network of
 each seed is scored once, as recipe ``untrained``.
 
 Every network is read out every way a user can choose: conv2_1, conv3_1,
@@ -34,6 +36,7 @@ scoring per network.
 import argparse
 import itertools
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -95,13 +98,16 @@ def trained_model(recipe, seed, cells, groups, *, cache, input_size, epochs, ver
     path = model_path(recipe, seed, cache=cache, input_size=input_size, epochs=epochs)
     if path.exists():
         return PairedInpaintingFeaturizer.from_pretrained(path, epochs=0, mask_neighbours=False).fit(cells[:1]), None
+    checkpoint = path.with_name(path.name + "-checkpoint")
     started = time.perf_counter()
-    featurizer = PairedInpaintingFeaturizer(verbose=verbose, **params)
+    featurizer = PairedInpaintingFeaturizer(verbose=verbose, checkpoint_dir=checkpoint, **params)
     featurizer.fit(cells, groups=groups)
     seconds = time.perf_counter() - started
     featurizer.save_pretrained(path)
+    shutil.rmtree(checkpoint)
     featurizer.set_params(mask_neighbours=False)
-    print(f"{recipe} seed {seed}: trained in {seconds / 60:.1f} min, loss "
+    resumed = f" (resumed after epoch {featurizer.resumed_from_epoch_})" if featurizer.resumed_from_epoch_ else ""
+    print(f"{recipe} seed {seed}: trained in {seconds / 60:.1f} min{resumed}, loss "
           f"{featurizer.history_['loss'][0]:.4f} -> {featurizer.history_['loss'][-1]:.4f}", flush=True)
     return featurizer, seconds
 
