@@ -19,7 +19,7 @@ from skimage import measure, segmentation, transform
 
 from ..io import read_image
 from ..preprocessing import check_pixel_dtype, check_pixel_values
-from ._nuclei import FALLBACK_DIAMETER, estimate_nucleus_diameter, segment_nuclei
+from ._nuclei import FALLBACK_DIAMETER, estimate_nucleus_diameter, float32_loses_offset, offset_free, segment_nuclei
 
 BORDERS = ("drop", "pad")
 #: Built-in ways to label nuclei; ``method`` may also be a callable.
@@ -96,7 +96,8 @@ class Segmentation:
         Crop windows (top, left, bottom, right), in input-image pixels; they
         may reach outside the image with ``border="pad"``.
     crops : ndarray of float32, shape (n_cells, crop_size, crop_size, C)
-        Crops of the downsampled field, every channel.
+        Crops of the downsampled field, every channel (float64 for an
+        integer field whose values float32 cannot hold exactly).
     source_dtype : numpy.dtype
         Pixel type of the input field.
     n_dropped_small : int
@@ -234,10 +235,14 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold
         raise ValueError(f"{name}: nuclear_channel={nuclear_channel}, but the image has "
                          f"{image.shape[-1]} channel(s).")
     check_pixel_values(image, name)
-    work = image.astype(np.float32)
+    # float64 only where float32 would blur a large offset's digits (uint32 at 2**31, say), so that
+    # integer crops come back exact.
+    lossy = any(float32_loses_offset(image[..., channel]) for channel in range(image.shape[-1]))
+    work_dtype = np.float64 if lossy else np.float32
+    work = image.astype(work_dtype)
     if scale != 1:
         work = transform.rescale(work, scale, channel_axis=-1, order=1, anti_aliasing=scale < 1,
-                                 preserve_range=True).astype(np.float32)
+                                 preserve_range=True).astype(work_dtype)
     height, width = work.shape[:2]
     if border == "drop" and crop_size > min(height, width):
         raise ValueError(f"{name}: crop_size={crop_size} is larger than the image "
@@ -253,7 +258,13 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold
     elif callable(method):
         nuclei, counts = _labels_from(method, work[..., nuclear_channel], name, clear_border=border == "drop")
     else:
-        nuclei, counts = segment_nuclei(work[..., nuclear_channel], sigma=sigma, threshold=threshold,
+        nuclear = work[..., nuclear_channel]
+        if float32_loses_offset(image[..., nuclear_channel]):
+            nuclear = offset_free(image[..., nuclear_channel])
+            if scale != 1:
+                nuclear = transform.rescale(nuclear, scale, order=1, anti_aliasing=scale < 1,
+                                            preserve_range=True).astype(np.float32)
+        nuclei, counts = segment_nuclei(nuclear, sigma=sigma, threshold=threshold,
                                         min_nucleus_area=min_nucleus_area, split_touching=method == "watershed",
                                         min_distance=min_distance, clear_border=border == "drop",
                                         nucleus_diameter=None if nucleus_diameter is None else nucleus_diameter * scale,
@@ -267,6 +278,8 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold
         regions = [r for r, keep in zip(regions, inside) if keep]
         centroids, tops = centroids[inside], tops[inside]
     crops = _cut_crops(work, tops, crop_size)
+    if lossy and not np.issubdtype(image.dtype, np.integer):
+        crops = crops.astype(np.float32)
     labels = nuclei if scale == 1 else transform.resize(
         nuclei, image.shape[:2], order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
     boxes = np.concatenate([tops, tops + crop_size], axis=1) / scale
@@ -384,9 +397,9 @@ def try_crop_field_for_store(field, index=0, **params):
 
 
 def _cut_crops(image, tops, crop_size):
-    """Square windows at ``tops`` (row, col); parts outside the image are zero."""
+    """Square windows at ``tops`` (row, col), in the image's dtype; parts outside the image are zero."""
     height, width, channels = image.shape
-    crops = np.zeros((len(tops), crop_size, crop_size, channels), dtype=np.float32)
+    crops = np.zeros((len(tops), crop_size, crop_size, channels), dtype=image.dtype)
     for crop, (top, left) in zip(crops, tops):
         r0, c0 = max(top, 0), max(left, 0)
         r1, c1 = min(top + crop_size, height), min(left + crop_size, width)

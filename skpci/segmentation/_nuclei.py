@@ -30,6 +30,40 @@ THRESHOLDS = {
 FALLBACK_DIAMETER = 20.0
 
 
+#: Fewest float32 levels across an image's range that its values may keep before the offset is removed.
+MIN_FLOAT32_LEVELS = 2**16
+
+
+def offset_free(image):
+    """``image`` as float32, with its minimum subtracted first (in float64) if float32 would lose it.
+
+    Thresholds and smoothing do not depend on a constant offset, but float32
+    does: a uint32 or float64 image at, say, 2**31 + a few thousand keeps only
+    a handful of float32 levels, too few for a 256-bin histogram. Images
+    whose range float32 resolves finely (every 8- and 16-bit image) are only
+    cast, so their segmentation does not change.
+
+    Examples
+    --------
+    >>> offset_free(np.array([2**31 + 1, 2**31 + 2], dtype=np.uint32))
+    array([0., 1.], dtype=float32)
+    >>> offset_free(np.array([100, 300], dtype=np.uint16))
+    array([100., 300.], dtype=float32)
+    """
+    image = np.asarray(image)
+    if not float32_loses_offset(image):
+        return image.astype(np.float32)
+    return (image.astype(np.float64) - np.min(image)).astype(np.float32)
+
+
+def float32_loses_offset(image):
+    """Whether float32 keeps fewer than ``MIN_FLOAT32_LEVELS`` levels across ``image``'s range."""
+    if image.size == 0:
+        return False
+    low, high = float(np.min(image)), float(np.max(image))
+    return high - low < MIN_FLOAT32_LEVELS * np.spacing(np.float32(max(abs(low), abs(high))))
+
+
 def estimate_nucleus_diameter(nuclear):
     """Typical nucleus diameter of one nuclear-stain image, in pixels.
 
@@ -54,7 +88,7 @@ def estimate_nucleus_diameter(nuclear):
     >>> 5 < estimate_nucleus_diameter(field[..., 1]) < 10  # nuclei of 16 px cells
     True
     """
-    nuclear = np.asarray(nuclear, dtype=np.float32)
+    nuclear = offset_free(nuclear)
     step = max(1, int(np.ceil(max(nuclear.shape) / 512)))
     while True:
         diameter = _binned_diameter(nuclear, step)

@@ -111,6 +111,25 @@ def test_any_dtype_is_accepted(fields):
     assert segmenter.segment(as_uint16).n_cells == segmenter.segment(fields.images[0]).n_cells
 
 
+@pytest.mark.parametrize("dtype, offset", [(np.uint32, 2**31), (np.int64, 2**40), (np.float64, 1e12)])
+def test_a_huge_constant_offset_segments_the_same_nuclei(fields, dtype, offset, tmp_path):
+    # float32 keeps only a few levels of 2**31 + a few thousand; the offset must go before the cast.
+    plain = (fields.images[0] * 4000).astype(np.uint16)
+    shifted = plain.astype(dtype) + dtype(offset)
+    for segmenter in (CellSegmenter(nuclear_channel=1, scale=1, crop_size=32),  # diameter estimated
+                      CellSegmenter(nuclear_channel=1, scale=0.5, crop_size=16, nucleus_diameter=14)):
+        expected = segmenter.fit([plain]).segment(plain)
+        found = segmenter.fit([shifted]).segment(shifted)
+        assert found.n_cells == expected.n_cells > 0
+        np.testing.assert_allclose(found.centroids, expected.centroids)
+    if dtype is not np.float64:  # a store keeps integer crops to the last digit (float crops are float32)
+        segmenter = CellSegmenter(nuclear_channel=1, scale=1, crop_size=32)
+        crops = segmenter.to_store([shifted], tmp_path / "shifted", names=["field"]).read()
+        assert crops.dtype == dtype
+        plain_crops = segmenter.to_store([plain], tmp_path / "plain", names=["field"]).read()
+        np.testing.assert_array_equal(crops - dtype(offset), plain_crops)
+
+
 def test_file_references_are_read_in_the_workers(fields, tmp_path):
     image = (fields.images[0] * 255).astype(np.uint8)
     multi = tmp_path / "field.tif"
