@@ -222,6 +222,9 @@ def _parser():
     download.add_argument("--verify", action="store_true",
                           help="check finished files by checksum (reads them all) instead of by size")
     download.add_argument("--quiet", action="store_true", help="no progress bars")
+    for command in commands.choices.values():  # `skpci fit ... --debug` works as well as `skpci --debug fit ...`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show full tracebacks on errors")
     return parser
 
 

@@ -266,6 +266,9 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
             metadata = table.metadata if metadata is None else metadata
             channel_names = list(table.channel_names) if channel_names is None else channel_names
         fields = _as_field_list(X)
+        if not fields:
+            raise ValueError(f"No fields to segment into {str(path)!r}: X is empty. Give a list of images or paths, "
+                             "or a LoadData table with rows.")
         if channel_names is None and fields and isinstance(fields[0], (str, Path)):
             channel_names = ome_channel_names(fields[0])  # an OME field names its channels
             channel_names = list(channel_names) if channel_names else None

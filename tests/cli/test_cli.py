@@ -165,6 +165,9 @@ def test_command_errors_are_clear_and_debug_shows_the_traceback(crop_folder, tmp
     missing = _skpci("--debug", "features", str(tmp_path / "nowhere"), "--model", "synthetic-32",
                      "-o", str(tmp_path / "x.csv"))
     assert missing.returncode == 1 and "Traceback" in missing.stderr and "No such folder" in missing.stderr
+    after = _skpci("features", str(tmp_path / "nowhere"), "--model", "synthetic-32", "-o", str(tmp_path / "x.csv"),
+                   "--debug")
+    assert after.returncode == 1 and "Traceback" in after.stderr and "No such folder" in after.stderr
     bad_table = _skpci("features", str(root), "--model", "synthetic-32", "-o", str(tmp_path / "x.txt"))
     assert bad_table.returncode == 1 and "must end in .csv, .parquet (tables) or .h5ad" in bad_table.stderr
 

@@ -80,6 +80,9 @@ def test_a_run_where_every_field_fails_raises_even_when_skipping(tmp_path):
         CellSegmenter(**SEGMENTER).to_store([str(p) for p in bad], tmp_path / "store", on_error="skip")
     with pytest.raises(ValueError, match="on_error must be"):
         CellSegmenter(**SEGMENTER).to_store([str(p) for p in bad], tmp_path / "store", on_error="ignore")
+    with pytest.raises(ValueError, match="No fields to segment"):
+        CellSegmenter(**SEGMENTER).to_store([], tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()  # nothing half-made
 
 
 @pytest.mark.slow
