@@ -60,10 +60,11 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         How nuclei are labelled. ``"watershed"`` splits touching nuclei
         with a watershed on the distance transform; ``"otsu"`` is the
         authors' recipe (threshold and clean up, no splitting). A callable
-        takes the nuclear image (after scaling, float32 ``(H, W)``) and
-        returns a label image of the same shape (0 = background), so
-        Cellpose, StarDist or any other segmenter plugs in; it must be
-        picklable (a module-level function) to run in parallel workers.
+        takes the nuclear image (after scaling: float32 ``(H, W)``, float64
+        for integer fields beyond 2**24) and returns a label image of the
+        same shape (0 = background), so Cellpose, StarDist or any other
+        segmenter plugs in; it must be picklable (a module-level function)
+        to run in parallel workers.
         ``sigma``, ``threshold``, ``min_nucleus_area`` and ``min_distance``
         do not apply to it.
     min_distance : int or None, default=None

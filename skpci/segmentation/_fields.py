@@ -19,7 +19,10 @@ from skimage import measure, segmentation, transform
 
 from ..io import read_image
 from ..preprocessing import check_pixel_dtype, check_pixel_values
-from ._nuclei import FALLBACK_DIAMETER, estimate_nucleus_diameter, float32_loses_offset, offset_free, segment_nuclei
+from ._nuclei import FALLBACK_DIAMETER, estimate_nucleus_diameter, float32_loses_offset, segment_nuclei
+
+#: Largest integer magnitude up to which float32 holds every integer.
+FLOAT32_EXACT_INTEGERS = 2**24
 
 BORDERS = ("drop", "pad")
 #: Built-in ways to label nuclei; ``method`` may also be a callable.
@@ -97,7 +100,8 @@ class Segmentation:
         may reach outside the image with ``border="pad"``.
     crops : ndarray of float32, shape (n_cells, crop_size, crop_size, C)
         Crops of the downsampled field, every channel (float64 for an
-        integer field whose values float32 cannot hold exactly).
+        integer field with values beyond 2**24, which float32 cannot hold
+        exactly).
     source_dtype : numpy.dtype
         Pixel type of the input field.
     n_dropped_small : int
@@ -235,10 +239,9 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold
         raise ValueError(f"{name}: nuclear_channel={nuclear_channel}, but the image has "
                          f"{image.shape[-1]} channel(s).")
     check_pixel_values(image, name)
-    # float64 only where float32 would blur a large offset's digits (uint32 at 2**31, say), so that
-    # integer crops come back exact.
-    lossy = any(float32_loses_offset(image[..., channel]) for channel in range(image.shape[-1]))
-    work_dtype = np.float64 if lossy else np.float32
+    # float32 holds every integer up to 2**24; beyond that (uint32 at 2**31, say) integer crops need float64.
+    work_dtype = np.float64 if image.dtype.kind in "iu" and image.size and (
+        max(abs(int(image.min())), abs(int(image.max()))) > FLOAT32_EXACT_INTEGERS) else np.float32
     work = image.astype(work_dtype)
     if scale != 1:
         work = transform.rescale(work, scale, channel_axis=-1, order=1, anti_aliasing=scale < 1,
@@ -259,11 +262,11 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold
         nuclei, counts = _labels_from(method, work[..., nuclear_channel], name, clear_border=border == "drop")
     else:
         nuclear = work[..., nuclear_channel]
-        if float32_loses_offset(image[..., nuclear_channel]):
-            nuclear = offset_free(image[..., nuclear_channel])
+        if work_dtype == np.float32 and float32_loses_offset(image[..., nuclear_channel]):
+            # A float64 field far from zero: segment_nuclei removes the offset, given the digits to keep.
+            nuclear = image[..., nuclear_channel].astype(np.float64)
             if scale != 1:
-                nuclear = transform.rescale(nuclear, scale, order=1, anti_aliasing=scale < 1,
-                                            preserve_range=True).astype(np.float32)
+                nuclear = transform.rescale(nuclear, scale, order=1, anti_aliasing=scale < 1, preserve_range=True)
         nuclei, counts = segment_nuclei(nuclear, sigma=sigma, threshold=threshold,
                                         min_nucleus_area=min_nucleus_area, split_touching=method == "watershed",
                                         min_distance=min_distance, clear_border=border == "drop",
@@ -278,8 +281,6 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold
         regions = [r for r, keep in zip(regions, inside) if keep]
         centroids, tops = centroids[inside], tops[inside]
     crops = _cut_crops(work, tops, crop_size)
-    if lossy and not np.issubdtype(image.dtype, np.integer):
-        crops = crops.astype(np.float32)
     labels = nuclei if scale == 1 else transform.resize(
         nuclei, image.shape[:2], order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
     boxes = np.concatenate([tops, tops + crop_size], axis=1) / scale
@@ -349,7 +350,7 @@ def crop_field(field, index=0, **params):
     result = segment_field(field, name=name, **params)
     if result.n_cells == 0:
         warnings.warn(f"{name}: {result.why_empty()}; its bag of crops is empty.", UserWarning, stacklevel=2)
-    return result.crops
+    return result.crops.astype(np.float32, copy=False)
 
 
 def crop_field_for_store(field, index=0, **params):

@@ -43,25 +43,33 @@ def offset_free(image):
     whose range float32 resolves finely (every 8- and 16-bit image) are only
     cast, so their segmentation does not change.
 
+    Returns
+    -------
+    image : ndarray of float32
+    offset : float
+        What was subtracted (0.0 if nothing): an absolute intensity ``t`` of
+        the input is ``t - offset`` in the result.
+
     Examples
     --------
     >>> offset_free(np.array([2**31 + 1, 2**31 + 2], dtype=np.uint32))
-    array([0., 1.], dtype=float32)
+    (array([0., 1.], dtype=float32), 2147483649.0)
     >>> offset_free(np.array([100, 300], dtype=np.uint16))
-    array([100., 300.], dtype=float32)
+    (array([100., 300.], dtype=float32), 0.0)
     """
     image = np.asarray(image)
     if not float32_loses_offset(image):
-        return image.astype(np.float32)
-    return (image.astype(np.float64) - np.min(image)).astype(np.float32)
+        return image.astype(np.float32), 0.0
+    offset = float(np.min(image))
+    return (image.astype(np.float64) - offset).astype(np.float32), offset
 
 
 def float32_loses_offset(image):
-    """Whether float32 keeps fewer than ``MIN_FLOAT32_LEVELS`` levels across ``image``'s range."""
+    """Whether float32 keeps fewer than ``MIN_FLOAT32_LEVELS`` levels across a non-constant ``image``'s range."""
     if image.size == 0:
         return False
     low, high = float(np.min(image)), float(np.max(image))
-    return high - low < MIN_FLOAT32_LEVELS * np.spacing(np.float32(max(abs(low), abs(high))))
+    return 0 < high - low < MIN_FLOAT32_LEVELS * np.spacing(np.float32(max(abs(low), abs(high))))
 
 
 def estimate_nucleus_diameter(nuclear):
@@ -88,7 +96,7 @@ def estimate_nucleus_diameter(nuclear):
     >>> 5 < estimate_nucleus_diameter(field[..., 1]) < 10  # nuclei of 16 px cells
     True
     """
-    nuclear = offset_free(nuclear)
+    nuclear, _ = offset_free(nuclear)
     step = max(1, int(np.ceil(max(nuclear.shape) / 512)))
     while True:
         diameter = _binned_diameter(nuclear, step)
@@ -137,6 +145,8 @@ def segment_nuclei(nuclear, *, sigma=None, threshold="otsu", min_nucleus_area=No
     Parameters
     ----------
     nuclear : ndarray of shape (H, W)
+        Any real dtype; a large constant offset (uint32 at 2**31, say) is
+        removed before the float32 smoothing and threshold.
     sigma : float, optional
         Gaussian smoothing before thresholding, in pixels. Default: from
         the nucleus diameter (:func:`size_settings`).
@@ -175,12 +185,12 @@ def segment_nuclei(nuclear, *, sigma=None, threshold="otsu", min_nucleus_area=No
         min_nucleus_area = derived["min_nucleus_area"] if min_nucleus_area is None else min_nucleus_area
         min_distance = derived["min_distance"] if min_distance is None else min_distance
         counts["diameter"] = float(diameter)
-    smoothed = filters.gaussian(nuclear.astype(np.float32), sigma=sigma, preserve_range=True) \
-        if sigma > 0 else nuclear.astype(np.float32)
+    nuclear, offset = offset_free(nuclear)
+    smoothed = filters.gaussian(nuclear, sigma=sigma, preserve_range=True) if sigma > 0 else nuclear
     if np.ptp(smoothed) == 0:
         empty = np.zeros(nuclear.shape, dtype=np.int32)
         return (empty, counts) if return_counts else empty
-    level = THRESHOLDS[threshold](smoothed) if isinstance(threshold, str) else float(threshold)
+    level = THRESHOLDS[threshold](smoothed) if isinstance(threshold, str) else float(threshold) - offset
     mask = smoothed > level
     if min_nucleus_area > 1:
         mask = morphology.remove_small_holes(mask, max_size=min_nucleus_area - 1)

@@ -122,12 +122,27 @@ def test_a_huge_constant_offset_segments_the_same_nuclei(fields, dtype, offset, 
         found = segmenter.fit([shifted]).segment(shifted)
         assert found.n_cells == expected.n_cells > 0
         np.testing.assert_allclose(found.centroids, expected.centroids)
+    threshold = float(np.percentile(plain[..., 1], 80))  # an absolute intensity means the same on either
+    absolute = CellSegmenter(nuclear_channel=1, scale=1, crop_size=32, threshold=threshold)
+    assert absolute.fit([plain]).segment(plain).n_cells > 0
+    shifted_threshold = absolute.set_params(threshold=threshold + float(offset)).fit([shifted]).segment(shifted)
+    np.testing.assert_allclose(shifted_threshold.centroids,
+                               absolute.set_params(threshold=threshold).fit([plain]).segment(plain).centroids)
     if dtype is not np.float64:  # a store keeps integer crops to the last digit (float crops are float32)
         segmenter = CellSegmenter(nuclear_channel=1, scale=1, crop_size=32)
         crops = segmenter.to_store([shifted], tmp_path / "shifted", names=["field"]).read()
         assert crops.dtype == dtype
         plain_crops = segmenter.to_store([plain], tmp_path / "plain", names=["field"]).read()
         np.testing.assert_array_equal(crops - dtype(offset), plain_crops)
+
+
+def test_a_blank_channel_leaves_crops_in_float32(fields, tmp_path):
+    field = (fields.images[0] * 255).astype(np.uint8)
+    field[..., 2] = 0  # an empty or unused channel is common
+    segmenter = CellSegmenter(nuclear_channel=1, scale=0.5, crop_size=16, nucleus_diameter=14)
+    (bag,) = segmenter.transform([field])
+    assert bag.dtype == np.float32 and len(bag) and segmenter.segment(field).crops.dtype == np.float32
+    assert segmenter.to_store([field], tmp_path / "store", names=["f"]).read().dtype == np.uint8
 
 
 def test_file_references_are_read_in_the_workers(fields, tmp_path):

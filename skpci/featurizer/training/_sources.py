@@ -389,10 +389,8 @@ class StoreCrops(_BlockSource):
     def _check_finite(self):
         """Refuse NaN and infinities before training: a store written by another tool (or an older
         skpci) may hold them, and one would poison the weights. Integer stores cannot."""
-        for index in range(self.n_blocks):
-            start, stop = self.bounds[index], self.bounds[index + 1]
-            where = "" if self.stored_cells is None else " in group order"
-            check_crops(self._read_cells(start, stop), name=f"{self.store!r}, cells {start}..{stop - 1}{where}")
+        for start, stop in zip(self.bounds[:-1], self.bounds[1:]):  # block-sized reads, in stored order
+            check_crops(self.store.read(start, stop), name=f"{self.store!r}, cells {start}..{stop - 1}")
 
     def _read_cells(self, start, stop):
         """The stored crops of training cells ``start`` to ``stop``: one read per stored run they span."""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skpci import CropStore
-from skpci.featurizer.training import STORE_BLOCK_BYTES, StoreCrops, encode_groups
+from skpci.featurizer.training import STORE_BLOCK_BYTES, StoreCrops, encode_groups, group_blocks
 from skpci.featurizer.training._sources import MemoryCrops, dihedral_view
 from skpci.preprocessing import minmax_scale_crops
 
@@ -21,7 +21,7 @@ def _store_blocks(store, block_bytes=STORE_BLOCK_BYTES):
     return StoreCrops(store, codes, 16, [0, 1, 2], block_bytes=block_bytes).bounds
 
 
-def test_blocks_hold_whole_groups_and_split_groups_are_refused(tmp_path):
+def test_blocks_hold_whole_groups_and_split_groups_are_read_in_group_order(tmp_path):
     bags = _bags(8, size=16)
     store = CropStore.create(tmp_path / "s")
     store.append(bags, names=[f"i{i}" for i in range(8)], groups=list("aabbccdd"))
@@ -33,8 +33,15 @@ def test_blocks_hold_whole_groups_and_split_groups_are_refused(tmp_path):
         assert not inside & set(groups[:low]) and not inside & set(groups[high:])
     split = CropStore.create(tmp_path / "split")
     split.append(bags[:3], names=["p", "q", "r"], groups=["a", "b", "a"])
+    codes = encode_groups(split.cells["group"].to_numpy(), len(split))
     with pytest.raises(ValueError, match="not contiguous"):
-        _store_blocks(split)
+        group_blocks(codes, cell_bytes=1, block_bytes=10)  # the raw stored order cannot be cut into blocks
+    source = StoreCrops(split, codes, 16, [0, 1, 2], block_bytes=1)  # one group per block
+    per_image = np.cumsum([0] + [len(bag) for bag in bags[:3]])
+    expected = np.concatenate([np.arange(per_image[i], per_image[i + 1]) for i in (0, 2, 1)])
+    np.testing.assert_array_equal(source.stored_cells, expected)
+    assert source.n_blocks == 2 and source.bounds[1] == len(bags[0]) + len(bags[2])
+    np.testing.assert_array_equal(source._read_block(0).crops, split.read()[expected[:source.bounds[1]]])
 
 
 def test_dihedral_codes_give_the_eight_symmetries():
