@@ -61,7 +61,7 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         with a watershed on the distance transform; ``"otsu"`` is the
         authors' recipe (threshold and clean up, no splitting). A callable
         takes the nuclear image (after scaling: float32 ``(H, W)``, float64
-        for integer fields beyond 2**24) and returns a label image of the
+        for integer fields beyond 2**24 or float fields far from zero) and returns a label image of the
         same shape (0 = background), so Cellpose, StarDist or any other
         segmenter plugs in; it must be picklable (a module-level function)
         to run in parallel workers.
@@ -270,7 +270,7 @@ class CellSegmenter(RecordsVersions, TransformerMixin, BaseEstimator):
         if not fields:
             raise ValueError(f"No fields to segment into {str(path)!r}: X is empty. Give a list of images or paths, "
                              "or a LoadData table with rows.")
-        if channel_names is None and fields and isinstance(fields[0], (str, Path)):
+        if channel_names is None and isinstance(fields[0], (str, Path)):
             channel_names = ome_channel_names(fields[0])  # an OME field names its channels
             channel_names = list(channel_names) if channel_names else None
         masks = _check_masks(masks, len(fields))

@@ -239,9 +239,12 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold
         raise ValueError(f"{name}: nuclear_channel={nuclear_channel}, but the image has "
                          f"{image.shape[-1]} channel(s).")
     check_pixel_values(image, name)
-    # float32 holds every integer up to 2**24; beyond that (uint32 at 2**31, say) integer crops need float64.
-    work_dtype = np.float64 if image.dtype.kind in "iu" and image.size and (
-        max(abs(int(image.min())), abs(int(image.max()))) > FLOAT32_EXACT_INTEGERS) else np.float32
+    # float64 only where float32 would lose digits: integers beyond 2**24 (which the crops keep), or a
+    # float nuclear channel far from zero (segment_nuclei removes its offset; float crops stay float32).
+    exact = image.dtype.kind in "iu" and image.dtype.itemsize > 2 and image.size and (
+        max(abs(int(image.min())), abs(int(image.max()))) > FLOAT32_EXACT_INTEGERS)
+    far = image.dtype.kind == "f" and float32_loses_offset(image[..., nuclear_channel])
+    work_dtype = np.float64 if exact or far else np.float32
     work = image.astype(work_dtype)
     if scale != 1:
         work = transform.rescale(work, scale, channel_axis=-1, order=1, anti_aliasing=scale < 1,
@@ -261,13 +264,7 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold
     elif callable(method):
         nuclei, counts = _labels_from(method, work[..., nuclear_channel], name, clear_border=border == "drop")
     else:
-        nuclear = work[..., nuclear_channel]
-        if work_dtype == np.float32 and float32_loses_offset(image[..., nuclear_channel]):
-            # A float64 field far from zero: segment_nuclei removes the offset, given the digits to keep.
-            nuclear = image[..., nuclear_channel].astype(np.float64)
-            if scale != 1:
-                nuclear = transform.rescale(nuclear, scale, order=1, anti_aliasing=scale < 1, preserve_range=True)
-        nuclei, counts = segment_nuclei(nuclear, sigma=sigma, threshold=threshold,
+        nuclei, counts = segment_nuclei(work[..., nuclear_channel], sigma=sigma, threshold=threshold,
                                         min_nucleus_area=min_nucleus_area, split_touching=method == "watershed",
                                         min_distance=min_distance, clear_border=border == "drop",
                                         nucleus_diameter=None if nucleus_diameter is None else nucleus_diameter * scale,
@@ -281,6 +278,8 @@ def segment_field(field, *, nuclear_channel=0, scale=0.25, sigma=None, threshold
         regions = [r for r, keep in zip(regions, inside) if keep]
         centroids, tops = centroids[inside], tops[inside]
     crops = _cut_crops(work, tops, crop_size)
+    if image.dtype.kind == "f":
+        crops = crops.astype(np.float32, copy=False)
     labels = nuclei if scale == 1 else transform.resize(
         nuclei, image.shape[:2], order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
     boxes = np.concatenate([tops, tops + crop_size], axis=1) / scale
@@ -350,7 +349,7 @@ def crop_field(field, index=0, **params):
     result = segment_field(field, name=name, **params)
     if result.n_cells == 0:
         warnings.warn(f"{name}: {result.why_empty()}; its bag of crops is empty.", UserWarning, stacklevel=2)
-    return result.crops.astype(np.float32, copy=False)
+    return result.crops.astype(np.float32, copy=False)  # float64 only for integers beyond 2**24
 
 
 def crop_field_for_store(field, index=0, **params):

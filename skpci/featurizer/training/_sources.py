@@ -249,6 +249,11 @@ class MemoryCrops(_BlockSource):
         return self._pieces[index]
 
 
+def _run_starts(codes):
+    """Where each run of equal codes starts."""
+    return np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1])
+
+
 def group_order(codes):
     """Cell indices that put each pairing group's cells together, or None if they already are.
 
@@ -275,7 +280,7 @@ def group_order(codes):
     codes = np.asarray(codes)
     if len(codes) == 0:
         return None
-    run_starts = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1])
+    run_starts = _run_starts(codes)
     if len(np.unique(codes[run_starts])) == len(run_starts):
         return None
     _, first_cell, group_of_cell = np.unique(codes, return_index=True, return_inverse=True)
@@ -313,7 +318,7 @@ def group_blocks(codes, cell_bytes, block_bytes):
     codes = np.asarray(codes)
     if len(codes) == 0:
         return np.zeros(1, dtype=np.int64)
-    run_starts = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1])
+    run_starts = _run_starts(codes)
     _, runs_per_group = np.unique(codes[run_starts], return_counts=True)
     if (runs_per_group > 1).any():
         raise ValueError(
