@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from skpci import PairedInpaintingFeaturizer
 from skpci.network import build_inpainting_model
 
-from ..conftest import FAST
+from ..conftest import FAST, assert_same_features, assert_same_losses
 
 
 def test_a_few_hundred_training_steps_lower_the_inpainting_loss_clearly(synthetic_crops):
@@ -63,9 +63,8 @@ def test_conv3_features_survive_pickle_and_joblib_round_trips(fitted_featurizer,
 
 def test_two_fits_with_the_same_random_state_give_identical_features(fitted_featurizer, synthetic_crops):
     again = clone(fitted_featurizer).fit(synthetic_crops.bags)
-    np.testing.assert_array_equal(again.transform(synthetic_crops.cells),
-                                  fitted_featurizer.transform(synthetic_crops.cells))
-    assert again.history_ == fitted_featurizer.history_
+    assert_same_features(again.transform(synthetic_crops.cells), fitted_featurizer.transform(synthetic_crops.cells))
+    assert_same_losses(again.history_["loss"], fitted_featurizer.history_["loss"], rtol=0)
     other = clone(fitted_featurizer).set_params(random_state=1).fit(synthetic_crops.bags)
     assert not np.array_equal(other.transform(synthetic_crops.cells[:5]),
                               fitted_featurizer.transform(synthetic_crops.cells[:5]))
@@ -101,8 +100,8 @@ def test_cells_form_trains_with_groups_and_equals_bags_form(synthetic_crops):
     params = dict(epochs=1, random_state=0, **FAST)
     from_bags = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.bags)
     from_cells = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.cells, groups=synthetic_crops.groups)
-    np.testing.assert_array_equal(from_bags.transform(synthetic_crops.cells[:20]),
-                                  from_cells.transform(synthetic_crops.cells[:20]))
+    cells = synthetic_crops.cells[:20]
+    assert_same_features(from_bags.transform(cells), from_cells.transform(cells))
 
 
 def test_cells_without_groups_is_an_error_that_says_groups_are_needed(synthetic_crops):
@@ -192,12 +191,12 @@ def test_mask_neighbours_trains_and_featurizes_the_central_cell_outlined_by_the_
     masked_bags = [mask_background(bag, marker_channel=2) for bag in bags]
     masking = PairedInpaintingFeaturizer(mask_neighbours=True, **params).fit(bags)
     premasked = PairedInpaintingFeaturizer(**params).fit(masked_bags)
-    np.testing.assert_allclose(masking.history_["loss"], premasked.history_["loss"], rtol=1e-5)
+    assert_same_losses(masking.history_["loss"], premasked.history_["loss"])
     cells = synthetic_crops.cells[:6]
-    np.testing.assert_allclose(masking.transform(cells), premasked.transform(mask_background(cells, 2)),
+    assert_same_features(masking.transform(cells), premasked.transform(mask_background(cells, 2)),
                                rtol=1e-4, atol=1e-5)
     assert not np.allclose(masking.transform(cells), premasked.transform(cells), rtol=1e-3)
-    np.testing.assert_allclose(masking.inpaint(cells, cells[::-1]),
+    assert_same_features(masking.inpaint(cells, cells[::-1]),
                                premasked.inpaint(mask_background(cells, 2), mask_background(cells[::-1], 2)),
                                rtol=1e-4, atol=1e-5)
     # The saved model remembers it saw central cells only, and gives them the same features after loading.
@@ -234,14 +233,14 @@ def test_mask_marker_outlines_the_central_cell_in_another_marker(synthetic_crops
     params = dict(FAST, epochs=1, random_state=3, channel_names=names)
     by_name = PairedInpaintingFeaturizer(mask_neighbours=True, mask_marker="cytosol", **params).fit(bags)
     premasked = PairedInpaintingFeaturizer(**params).fit([mask_background(bag, 2) for bag in bags])
-    np.testing.assert_allclose(by_name.history_["loss"], premasked.history_["loss"], rtol=1e-5)
-    np.testing.assert_allclose(by_name.transform(cells), premasked.transform(mask_background(cells, 2)),
+    assert_same_losses(by_name.history_["loss"], premasked.history_["loss"])
+    assert_same_features(by_name.transform(cells), premasked.transform(mask_background(cells, 2)),
                                rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(by_name.inpaint(cells, cells[::-1]),
+    assert_same_features(by_name.inpaint(cells, cells[::-1]),
                                premasked.inpaint(mask_background(cells, 2), mask_background(cells[::-1], 2)),
                                rtol=1e-4, atol=1e-5)
     by_index = PairedInpaintingFeaturizer(mask_neighbours=True, mask_marker=2, **params).fit(bags)
-    np.testing.assert_allclose(by_index.transform(cells), by_name.transform(cells), rtol=1e-5, atol=1e-6)
+    assert_same_features(by_index.transform(cells), by_name.transform(cells), rtol=1e-5, atol=1e-6)
     first_marker = PairedInpaintingFeaturizer(mask_neighbours=True, **params).fit(bags)
     assert not np.allclose(first_marker.transform(cells), by_name.transform(cells), rtol=1e-3)
 
@@ -260,7 +259,7 @@ def test_mask_marker_outlines_the_central_cell_in_another_marker(synthetic_crops
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         named = PairedInpaintingFeaturizer.from_pretrained(tmp_path / "model").fit(cells)
-    np.testing.assert_allclose(named.transform(cells), by_name.transform(cells), rtol=1e-5, atol=1e-6)
+    assert_same_features(named.transform(cells), by_name.transform(cells), rtol=1e-5, atol=1e-6)
     by_name.set_params(mask_marker=None).save_pretrained(tmp_path / "again")
     assert json.loads((tmp_path / "again" / "model_card.json").read_text())["training"]["mask_marker"] == 2
     with pytest.raises(ValueError, match="mask_marker must be a channel index"):
@@ -413,8 +412,8 @@ def test_negative_and_constant_crops_give_finite_features(fitted_featurizer, syn
     cells[1] = 0.25  # a constant crop
     features = fitted_featurizer.transform(cells)
     assert np.isfinite(features).all()
-    np.testing.assert_allclose(features[0], fitted_featurizer.transform(synthetic_crops.cells[:1])[0],
-                               rtol=1e-4, atol=1e-6)  # a shift changes nothing after min-max scaling
+    # A shift changes nothing after min-max scaling.
+    assert_same_features(features[0], fitted_featurizer.transform(synthetic_crops.cells[:1])[0], rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.slow  # about 95 s on the 2-core machine: bfloat16 arithmetic is emulated on this CPU

@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from skpci import PairedInpaintingFeaturizer
 from skpci.pretrained import PretrainedModelError
 
-from ..conftest import FAST
+from ..conftest import FAST, assert_same_features
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,7 @@ def saved_model(fitted_featurizer, tmp_path_factory):
 
 def test_save_then_load_gives_identical_features(fitted_featurizer, saved_model, synthetic_crops):
     loaded = PairedInpaintingFeaturizer.from_pretrained(saved_model).fit(synthetic_crops.bags[:2])
-    np.testing.assert_array_equal(loaded.transform(synthetic_crops.cells),
-                                  fitted_featurizer.transform(synthetic_crops.cells))
+    assert_same_features(loaded.transform(synthetic_crops.cells), fitted_featurizer.transform(synthetic_crops.cells))
     assert loaded.history_ == {"loss": []}
     assert loaded.pretrained_card_["training"]["data"] == "synthetic test crops"
 
