@@ -58,6 +58,9 @@ def main():
     per_sample = 3 * forward_flops(build_inpainting_model(1, 1, args.input_size, seed=0))
     bf16 = matmul_flops_per_second(args.matmul_size, dtype="bfloat16")
     fp32 = matmul_flops_per_second(args.matmul_size, dtype="float32")
+    # Printed first, so that a run stopped at its time limit still shows the rates its rows are compared with.
+    print(f"matrix product ({args.matmul_size}^2): bf16 {bf16 / 1e12:.0f} TFLOP/s, float32 {fp32 / 1e12:.0f} TFLOP/s",
+          flush=True)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     variants = [(batch, precision, 1, "") for batch in batch_sizes for precision in (None, "mixed_bfloat16")]
     variants += [(min(batch_sizes), precision, steps, "") for steps in map(int, args.steps_per_execution.split(","))

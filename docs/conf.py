@@ -38,7 +38,7 @@ autodoc_default_options = {
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 
-myst_heading_anchors = 3
+myst_heading_anchors = 4
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"skpci {release}"
