@@ -48,7 +48,11 @@ else
     batches="64,256,512"; pipeline="--batch-sizes 64,256"; yeast="--seeds 3"; matmul=8192; features_only=""
 fi
 xdist=$(python3 -c "import xdist" 2>/dev/null && echo "-n 3")
-steps=" ${STEPS:-consistency tests yeast training pipeline torch} "
+all_steps="consistency tests yeast training pipeline torch"
+steps=" ${STEPS:-$all_steps} "
+for name in $steps; do
+    [[ " $all_steps " == *" $name "* ]] || { echo "unknown step '$name' in STEPS; steps: $all_steps"; exit 1; }
+done
 wants() { [[ $steps == *" $1 "* ]]; }
 
 # step NAME SECONDS BACKEND COMMAND...: run with a time limit, log to $out/NAME.log, print its end.
@@ -82,4 +86,4 @@ wants training && TAIL=14 step training_jax 150 jax python3 benchmarks/gpu_train
 wants pipeline && step pipeline_jax 150 jax python3 benchmarks/gpu_pipeline.py $pipeline --json "$out/results_jax.json"
 wants torch && TAIL=12 step training_torch 90 torch python3 benchmarks/gpu_training.py --input-size $size --batch-sizes 64,256 \
     --batches 20 --steps-per-execution 1 --cudnn-benchmark --matmul-size $matmul --json "$out/results_torch.json"
-cd "$out" && tar czf logs.tgz ./*.log && rm -f ./*.log ./phase1_*.txt
+cd "$out" && tar czf logs.tgz ./*.log && rm -f ./*.log ./phase1_*.txt 2>/dev/null

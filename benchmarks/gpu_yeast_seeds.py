@@ -95,6 +95,10 @@ def restore(folder, data_dir, cache):
     for path in sorted(Path(folder).glob("seed*.npz")):
         saved = np.load(path)
         seed = int(path.stem.removeprefix("seed"))
+        if int(saved["epochs"]) != RECIPES[RECIPE]["epochs"]:
+            print(f"seed {seed}: skipped, trained {int(saved['epochs'])} epochs, not the recipe's "
+                  f"{RECIPES[RECIPE]['epochs']} (a rehearsal?)")
+            continue
         input_size = int(saved["input_size"])
         params = recipe_params(seed, input_size)
         # epochs=0 builds the network without training; epochs is set back for the model card.
@@ -104,6 +108,7 @@ def restore(folder, data_dir, cache):
             for index, weight in enumerate(weights):
                 weight.assign(saved[f"{layer}/{index}"])
         featurizer.history_ = {"loss": [float(loss) for loss in saved["losses"]]}
+        featurizer.n_cells_fit_ = len(yeast.cells)  # for the model card: what training saw
         featurizer.set_params(epochs=int(saved["epochs"]))
         target = model_path(RECIPE, seed, cache=cache, input_size=input_size, epochs=int(saved["epochs"]))
         featurizer.save_pretrained(

@@ -235,8 +235,9 @@ class PairedInpaintingFeaturizer(RecordsVersions, TransformerMixin, BaseEstimato
         state is not touched. On a CPU the same seed gives bit-identical
         weights and features; on a GPU, which computes float32
         convolutions in TensorFloat-32 and sums in no fixed order, they
-        agree closely but not bit for bit (on an H200, features within
-        1e-3 of each other).
+        agree closely but not bit for bit (on an H200: the same weights
+        to about 3e-4 of the features' norm, two trainings with one seed
+        to a few percent).
     verbose : int, default=0
         ``> 0`` shows progress bars.
 

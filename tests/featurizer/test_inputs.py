@@ -15,7 +15,7 @@ from skpci import CropStore, PairedInpaintingFeaturizer
 from skpci.featurizer.training import StoreCrops, encode_groups
 from skpci.preprocessing import resize_crops
 
-from ..conftest import FAST
+from ..conftest import FAST, assert_same_features, assert_same_losses, assert_same_training
 
 
 def test_fit_on_a_store_matches_fit_in_memory_and_transform_reads_either(tmp_path, synthetic_crops):
@@ -27,10 +27,10 @@ def test_fit_on_a_store_matches_fit_in_memory_and_transform_reads_either(tmp_pat
     from_store = PairedInpaintingFeaturizer(**params).fit(store)
     in_memory = PairedInpaintingFeaturizer(**params).fit(bags)
     assert from_store.n_cells_fit_ == len(store)
-    np.testing.assert_allclose(from_store.history_["loss"], in_memory.history_["loss"], rtol=1e-6)
+    assert_same_losses(from_store.history_["loss"], in_memory.history_["loss"], rtol=1e-6)
     cells = np.concatenate(bags)
-    np.testing.assert_array_equal(from_store.transform(store), from_store.transform(cells))
-    np.testing.assert_allclose(from_store.transform(cells), in_memory.transform(cells), rtol=1e-5, atol=1e-6)
+    assert_same_features(from_store.transform(store), from_store.transform(cells))
+    assert_same_training(from_store.transform(cells), in_memory.transform(cells), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="groups is not used with a CropStore"):
         PairedInpaintingFeaturizer(**params).fit(store, groups=np.zeros(len(store)))
 
@@ -71,9 +71,9 @@ def test_a_store_with_split_groups_trains_as_the_same_cells_stored_group_by_grou
     params = dict(epochs=1, random_state=0, block_bytes=block_bytes, **FAST)
     from_split = PairedInpaintingFeaturizer(**params).fit(split)
     from_grouped = PairedInpaintingFeaturizer(**params).fit(grouped)
-    np.testing.assert_allclose(from_split.history_["loss"], from_grouped.history_["loss"], rtol=1e-6)
+    assert_same_losses(from_split.history_["loss"], from_grouped.history_["loss"], rtol=1e-6)
     cells = np.concatenate(bags)
-    np.testing.assert_allclose(from_split.transform(cells), from_grouped.transform(cells), rtol=1e-5, atol=1e-6)
+    assert_same_training(from_split.transform(cells), from_grouped.transform(cells), rtol=1e-5, atol=1e-6)
     assert from_split.score(split) == pytest.approx(from_grouped.score(grouped), rel=1e-5)
 
 

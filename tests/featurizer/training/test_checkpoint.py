@@ -15,7 +15,7 @@ import pytest
 from skpci import PairedInpaintingFeaturizer
 from skpci.featurizer.training import Checkpoint
 
-from ...conftest import FAST
+from ...conftest import FAST, assert_same_features, assert_same_losses, assert_same_training
 
 CHILD = textwrap.dedent("""
     import sys, warnings
@@ -102,9 +102,8 @@ def test_killed_training_resumes_and_ends_like_an_uninterrupted_run(synthetic_cr
     assert resumed.resumed_from_epoch_ == saved
     assert len(resumed.history_["loss"]) == epochs
     uninterrupted = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.bags)
-    np.testing.assert_array_equal(resumed.transform(synthetic_crops.cells),
-                                  uninterrupted.transform(synthetic_crops.cells))
-    np.testing.assert_allclose(resumed.history_["loss"], uninterrupted.history_["loss"], rtol=1e-6)
+    assert_same_training(resumed.transform(synthetic_crops.cells), uninterrupted.transform(synthetic_crops.cells))
+    assert_same_losses(resumed.history_["loss"], uninterrupted.history_["loss"], rtol=1e-6)
 
 
 def test_ctrl_c_leaves_a_usable_featurizer_with_the_last_completed_epoch(tmp_path):
@@ -132,8 +131,7 @@ def test_a_finished_run_is_not_trained_again(synthetic_crops, tmp_path):
     first = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.bags[:4])
     again = PairedInpaintingFeaturizer(**params).fit(synthetic_crops.bags[:4])
     assert again.resumed_from_epoch_ == 1 and again.history_ == first.history_
-    np.testing.assert_array_equal(again.transform(synthetic_crops.cells[:4]),
-                                  first.transform(synthetic_crops.cells[:4]))
+    assert_same_features(again.transform(synthetic_crops.cells[:4]), first.transform(synthetic_crops.cells[:4]))
 
 
 def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(synthetic_crops, tmp_path):

@@ -106,12 +106,12 @@ def test_every_training_source_masks_the_neighbours_alike(tmp_path):
 
 
 def test_channels_major_blocks_and_crops_gather_the_same_batches(tmp_path):
-    """Selecting channels returns a channels-major array, and so does ``np.moveaxis`` of a user's stack.
+    """``crops[..., order]`` returns a channels-major array, and so does ``np.moveaxis`` of a user's stack.
 
-    Gathering rows from such an array into a reused buffer ran 1000x slower
-    (a GPU fed from a store reached 8% of its speed): blocks read from a
-    store are made contiguous, and a strided stack in memory is gathered
-    without the buffer.
+    ``np.take`` copies such an array whole before taking rows, so every batch
+    copied the whole block (a GPU fed from a store reached 8% of its speed):
+    blocks read from a store are now contiguous, and a strided stack in
+    memory is indexed instead.
     """
     rng = np.random.default_rng(5)
     crops = rng.integers(0, 4000, (24, 16, 16, 3)).astype(np.uint16)
