@@ -119,9 +119,10 @@ def mask_marker_position(mask_marker, markers, names, *, what="mask_marker"):
         raise ValueError(f"{what} must be a channel index (int) or name (str), or None; got {channel!r}.")
     if channel not in markers:
         named = names is not None and all(0 <= marker < len(names) for marker in markers)
-        listed = [names[marker] for marker in markers] if named else markers
+        # Index and name side by side: either may be passed.
+        listed = ", ".join(f"{marker} ({names[marker]!r})" if named else str(marker) for marker in markers)
         raise ValueError(
-            f"{what}={mask_marker!r} is not one of the marker channels {listed}: the central cell is "
+            f"{what}={mask_marker!r} is not one of the marker channels ({listed}): the central cell is "
             "outlined in a marker channel. Give a marker that shows whole cells (cytosol, membrane, ER), "
             "or add the channel to marker_channels.")
     return markers.index(channel)

@@ -276,7 +276,8 @@ def test_mask_marker_outlines_the_central_cell_in_another_marker(synthetic_crops
     assert written.name == "features-conv3_1-central-cell-cytosol.h5"
     assert first_marker.write_features(store).name == "features-conv3_1-central-cell.h5"
 
-    for marker, message in ((0, r"mask_marker=0 is not one of the marker channels \['nucleus', 'cytosol'\]"),
+    not_a_marker = r"mask_marker=0 is not one of the marker channels \(1 \('nucleus'\), 2 \('cytosol'\)\)"
+    for marker, message in ((0, not_a_marker),
                             ("dapi", r"mask_marker='dapi' names a channel, but the channels are \['protein'")):
         with pytest.raises(ValueError, match=message):
             PairedInpaintingFeaturizer(mask_neighbours=True, mask_marker=marker, **params).fit(bags)
