@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from gpu_training import device_name  # noqa: E402
 from yeast_recipes import RECIPES, base_params, model_path  # noqa: E402
 
 from skpci import PairedInpaintingFeaturizer  # noqa: E402
@@ -44,20 +45,6 @@ def encoder_layer_names():
 
 def recipe_params(seed, input_size):
     return {**base_params(input_size, RECIPES[RECIPE]["epochs"], seed), **RECIPES[RECIPE]}
-
-
-def device_name():
-    import keras
-
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return str(jax.devices()[0].device_kind)
-    if keras.backend.backend() == "torch":
-        import torch
-
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    return keras.backend.backend()
 
 
 def train(data_dir, seeds, output, *, input_size=64, epochs=None):
